@@ -1,0 +1,254 @@
+"""The student's side: run notebook cells and answer calls, speaking only the wire format.
+
+This module runs where student code runs: in a child process started by
+``d2lgrade.transport.ChildTransport`` (``python -m d2lgrade.child``), or in
+the student's own kernel under ``nbgrader autograde``. Nothing here decides a
+grade; it only reports what happened, as plain data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import random
+import sys
+import time
+import traceback
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any
+
+from d2lgrade import wire
+
+#: Characters of printed output kept per cell or call.
+MAX_OUTPUT = 20_000
+#: Characters kept of an exception's message.
+MAX_EVALUE = 500
+#: Pseudo file names of grader-side code, hidden from tracebacks.
+GRADER_FILES = ("<d2lgrade-code>", "<d2lgrade-book>")
+
+
+class BoundedText(io.TextIOBase):
+    """A text stream that keeps the first ``limit`` characters written to it."""
+
+    def __init__(self, limit: int = MAX_OUTPUT) -> None:
+        self.limit, self.parts, self.size, self.cut = limit, [], 0, False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        text = str(text)
+        room = self.limit - self.size
+        if len(text) > room:
+            text, self.cut = text[: max(room, 0)], True
+        self.parts.append(text)
+        self.size += len(text)
+        return len(text)
+
+    def getvalue(self) -> str:
+        return "".join(self.parts) + ("\n[output cut]" if self.cut else "")
+
+
+@contextlib.contextmanager
+def captured_output() -> Iterator[BoundedText]:
+    """Collect what Python code prints, bounded, without touching file descriptors."""
+    buffer = BoundedText()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        yield buffer
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's generators (torch also seeds CUDA)."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def describe_exception(exc: BaseException) -> dict:
+    """An exception as plain data: its type, message and the student's frames only."""
+    try:
+        evalue = str(exc)
+    except Exception:  # a student's exception may fail to print
+        evalue = "<message could not be printed>"
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if _is_student_frame(frame.filename)
+    ]
+    return {
+        "ename": type(exc).__name__,
+        "evalue": evalue[:MAX_EVALUE],
+        "traceback": "".join(traceback.format_list(frames[-5:]))[:4000],
+    }
+
+
+def _is_student_frame(filename: str) -> bool:
+    if filename in GRADER_FILES:
+        return False
+    if filename.startswith("<"):
+        return True  # notebook cells: <ipython-input-...>
+    here = os.path.dirname(os.path.abspath(__file__))
+    library = os.path.dirname(os.__file__)
+    return not (filename.startswith(here) or filename.startswith(library) or "site-packages" in filename)
+
+
+def evaluate(code: wire.Code, namespace: Mapping[str, Any]) -> Any:
+    """Run grader-written code in a copy of ``namespace`` and return what it builds."""
+    scope = dict(namespace)
+    scope.update(code.inputs)
+    if code.result is None:
+        return eval(compile(code.source, "<d2lgrade-code>", "eval"), scope)
+    exec(compile(code.source, "<d2lgrade-code>", "exec"), scope)
+    return scope[code.result]
+
+
+@contextlib.contextmanager
+def book_functions(namespace: MutableMapping[str, Any], sources: Mapping[str, str], keep: str) -> Iterator[None]:
+    """Temporarily replace the book's functions in ``namespace`` with the given sources.
+
+    A student's ``train`` then calls the book's ``sgd`` rather than the
+    student's own, so that one mistake costs points on one question only.
+    The function under test, ``keep``, stays the student's.
+    """
+    if not sources:
+        yield
+        return
+    scope = dict(namespace)
+    for source in sources.values():
+        exec(compile(source, "<d2lgrade-book>", "exec"), scope)
+    names = [name for name in sources if name != keep]
+    saved = {name: namespace[name] for name in names if name in namespace}
+    try:
+        for name in names:
+            namespace[name] = scope[name]
+        yield
+    finally:
+        for name in names:
+            if name in saved:
+                namespace[name] = saved[name]
+            else:
+                namespace.pop(name, None)
+
+
+class Session:
+    """Answers requests about one student's namespace."""
+
+    def __init__(self, namespace: MutableMapping[str, Any], shell: Any = None) -> None:
+        self.namespace = namespace
+        self.shell = shell
+
+    def handle(self, request: Mapping[str, Any]) -> dict:
+        """Answer one request; never raises for anything student code does."""
+        op = request.get("op")
+        if op == "run_cell":
+            return self.run_cell(request["source"])
+        if op == "call":
+            return self.call(request)
+        if op == "run":
+            return self.run(request)
+        if op == "ping":
+            return {"status": "ok"}
+        return {"status": "bad_request", "detail": f"unknown op {op!r}"}
+
+    def run_cell(self, source: str) -> dict:
+        started = time.perf_counter()
+        with captured_output() as output:
+            result = self.shell.run_cell(source, store_history=False)
+        error = result.error_before_exec or result.error_in_exec
+        return {
+            "status": "ok" if error is None else "raised",
+            "error": describe_exception(error) if error is not None else None,
+            "stdout": output.getvalue(),
+            "seconds": time.perf_counter() - started,
+        }
+
+    def call(self, request: Mapping[str, Any]) -> dict:
+        name = request["name"]
+        function = self.namespace.get(name)
+        if function is None:
+            return {"status": "missing"}
+        if not callable(function):
+            return {"status": "not_callable", "type": type(function).__name__}
+        return self._invoke(
+            lambda args, kwargs: function(*args, **kwargs),
+            request,
+            keep=name,
+        )
+
+    def run(self, request: Mapping[str, Any]) -> dict:
+        return self._invoke(lambda args, kwargs: args[0], request, keep="")
+
+    def _invoke(self, body, request: Mapping[str, Any], keep: str) -> dict:
+        seed_everything(int(request.get("seed", 0)))
+        started = time.perf_counter()
+        with captured_output() as output, book_functions(self.namespace, request.get("book", {}), keep):
+            try:
+                build = lambda code: evaluate(code, self.namespace)  # noqa: E731
+                args = wire.decode(request.get("args", []), run_code=build)
+                kwargs = wire.decode(request.get("kwargs", {"$type": "dict", "items": []}), run_code=build)
+                value = wire.encode(body(args, kwargs))
+                after = {"args": wire.encode(args), "kwargs": wire.encode(kwargs)}
+            except BaseException as exc:  # noqa: B902 - student code may raise anything, SystemExit too
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                return {
+                    "status": "raised",
+                    "error": describe_exception(exc),
+                    "stdout": output.getvalue(),
+                    "seconds": time.perf_counter() - started,
+                }
+        return {
+            "status": "ok",
+            "value": value,
+            **after,
+            "stdout": output.getvalue(),
+            "seconds": time.perf_counter() - started,
+        }
+
+
+def make_shell():
+    """An IPython shell that runs notebook cells, magics included, without a kernel."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    class NotebookShell(InteractiveShell):
+        def enable_gui(self, gui=None):
+            """Figures are never shown, so ``%matplotlib inline`` needs no event loop."""
+
+    shell = NotebookShell.instance()
+    shell.colors = "nocolor"
+    return shell
+
+
+def _claim_pipe() -> tuple[int, int]:
+    """Keep stdin/stdout for messages; send anything else printed to a log file."""
+    requests, responses = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    log = os.open("output.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(devnull)
+    os.close(log)
+    sys.stdout = open(1, "w", closefd=False)
+    sys.stderr = open(2, "w", closefd=False)
+    return requests, responses
+
+
+def main() -> None:
+    from d2lgrade.framing import read_message, write_message
+
+    requests, responses = _claim_pipe()
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    shell = make_shell()
+    session = Session(shell.user_ns, shell)
+    write_message(responses, {"status": "ready", "pid": os.getpid()})
+    while (request := read_message(requests)) is not None:
+        write_message(responses, session.handle(request))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Grading submissions: find them, run them, run the graders, collect results."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from d2lgrade import notebook as nb
+from d2lgrade.course import Assignment, Course
+from d2lgrade.execute import child_run
+from d2lgrade.plugin import OpenSubmission, Target, run_graders
+from d2lgrade.results import QuestionResult, SubmissionResult, TestResult
+from d2lgrade.student import Reference
+
+__all__ = ["Submission", "find_submissions", "grade", "load_reference"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Submission:
+    """One student's notebook for one assignment."""
+
+    student: str
+    assignment: str | None
+    """None when it could not be told which assignment the notebook is for"""
+    path: Path
+    seed: int | None = None
+    """the seed to grade with, when it differs from the run's"""
+
+
+def load_reference(assignment: Assignment) -> Reference:
+    """The solution notebook's setup and solution cells, run here: trusted code only."""
+    namespace: dict = {"__name__": f"reference_{assignment.name}"}
+    for source in assignment.setup_sources:
+        exec(compile(source, f"<{assignment.name} setup>", "exec"), namespace)
+    for name, source in assignment.solution_sources.items():
+        exec(compile(source, f"<{assignment.name} {name}>", "exec"), namespace)
+    return Reference(namespace)
+
+
+def _grade_ids(path: Path) -> set[str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+            for cell in data.get("cells", [])
+            if isinstance(cell, dict)
+        }
+    except (OSError, ValueError, AttributeError):
+        return set()
+
+
+def guess_assignment(path: Path, course: Course) -> str | None:
+    """The assignment a notebook is for: its file name, else its graded cells' ids."""
+    names = course.assignment_names()
+    if path.stem in names:
+        return path.stem
+    ids = _grade_ids(path) if path.is_file() and not path.is_symlink() else set()
+    overlap = {name: len(ids & {q.grade_id for q in course.assignment(name).questions}) for name in names}
+    best = max(overlap, key=overlap.get, default=None)
+    return best if best is not None and overlap[best] > 0 else None
+
+
+def find_submissions(paths: Iterable[Path], *, course: Course, assignment: str | None = None) -> list[Submission]:
+    """Notebooks to grade from files, folders of notebooks, or nbgrader's
+    ``submitted/<student>/<assignment>/`` layout."""
+    found: list[Submission] = []
+    for path in map(Path, paths):
+        if path.is_dir() and (path / "submitted").is_dir():
+            path = path / "submitted"
+        if path.is_dir() and not any(path.glob("*.ipynb")):
+            # nbgrader layout: <student>/<assignment>/<notebook>.ipynb
+            for notebook in sorted(path.glob("*/*/*.ipynb")):
+                student, name = notebook.parent.parent.name, notebook.parent.name
+                if assignment is None or name == assignment:
+                    found.append(Submission(student, name, notebook))
+        elif path.is_dir():
+            for notebook in sorted(path.glob("*.ipynb")):
+                found.append(Submission(notebook.stem, assignment or guess_assignment(notebook, course), notebook))
+        else:
+            found.append(Submission(path.stem, assignment or guess_assignment(path, course), path))
+    return found
+
+
+def _seed(submission: Submission, seed: int) -> int:
+    return seed if submission.seed is None else submission.seed
+
+
+def _open(submission: Submission, seed: int) -> OpenSubmission:
+    notebook = nb.load_notebook(submission.path)
+    cells = nb.code_cells(notebook)
+    workdir = Path(tempfile.mkdtemp(prefix="d2lgrade-"))
+    run = child_run(cells, seed=seed, workdir=workdir)
+    reports = run.start()
+    return OpenSubmission(run, nb.top_level_functions(cells), reports, seed, lambda: shutil.rmtree(workdir, ignore_errors=True))
+
+
+def _assemble(submission: Submission, assignment: Assignment, tests: Sequence[TestResult], opened: OpenSubmission | None, seed: int) -> SubmissionResult:
+    by_question: dict[str, list[TestResult]] = {}
+    for test in tests:
+        by_question.setdefault(test.question, []).append(test)
+    return SubmissionResult(
+        student=submission.student,
+        assignment=assignment.name,
+        path=str(submission.path),
+        seed=seed,
+        questions=tuple(QuestionResult(q.name, q.points, q.autograded, tuple(by_question.get(q.name, ()))) for q in assignment.questions),
+        cells=tuple(opened.cells) if opened else (),
+        seconds=round(sum(c.seconds for c in (opened.cells if opened else ())) + sum(t.seconds for t in tests), 3),
+    )
+
+
+def grade(
+    submissions: Sequence[Submission],
+    *,
+    course: Course,
+    seed: int = 0,
+    questions: set[str] | None = None,
+    public_only: bool = False,
+    on_result: Callable[[SubmissionResult], None] | None = None,
+) -> list[SubmissionResult]:
+    """Grade every submission; a broken one becomes a result with its reason, never a crash."""
+    results: dict[int, SubmissionResult] = {}
+
+    def done(index: int, result: SubmissionResult) -> None:
+        results[index] = result
+        if on_result is not None:
+            on_result(result)
+
+    groups: dict[str, list[int]] = {}
+    for index, submission in enumerate(submissions):
+        if submission.assignment is None:
+            done(index, SubmissionResult.from_error(student=submission.student, assignment="?", path=str(submission.path), seed=_seed(submission, seed),
+                                                    error="This notebook does not match any assignment of the course."))
+            continue
+        groups.setdefault(submission.assignment, []).append(index)
+
+    for name, indexes in groups.items():
+        assignment = course.assignment(name)
+        targets = []
+        for index in indexes:
+            submission = submissions[index]
+            try:
+                nb.load_notebook(submission.path)
+            except nb.NotebookError as exc:
+                done(index, SubmissionResult.from_error(student=submission.student, assignment=name, path=str(submission.path),
+                                                        seed=_seed(submission, seed), error=str(exc), questions=assignment.questions))
+                continue
+            targets.append(Target(str(index), functools.partial(_open, submission, _seed(submission, seed))))
+        if not targets:
+            continue
+        reference = load_reference(assignment)
+        tests, opened = run_graders(assignment, targets, reference=reference, questions=questions, public_only=public_only)
+        for key, found in tests.items():
+            submission = submissions[int(key)]
+            done(int(key), _assemble(submission, assignment, found, opened.get(key), _seed(submission, seed)))
+    return [results[i] for i in sorted(results)]

@@ -1,0 +1,279 @@
+"""The pytest side of grading: fixtures for graders, and what their tests found.
+
+Graders are plain pytest functions marked with the question they check::
+
+    @pytest.mark.question("squared_loss")
+    def test_keeps_shape(student, reference, device):
+        '''squared_loss keeps the shape of y_hat'''
+
+Fixtures: ``student`` (the submission behind the wire, see
+``d2lgrade.student``), ``reference`` (the solution notebook's functions,
+trusted) and ``device`` (cpu, and cuda where there is one). Every submission
+being graded is a parameter of ``student``, so the graders are collected once
+for a whole class.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import dataclasses
+import io
+import os
+import random
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from d2lgrade.course import Assignment, CourseError
+from d2lgrade.execute import CellReport, NotebookRun
+from d2lgrade.results import TestResult
+from d2lgrade.student import Missing, Reference, Student, StudentFault, derive_seed
+
+__all__ = ["GraderError", "OpenSubmission", "Target", "run_graders"]
+
+GRADER_BROKE = "The grader could not check this answer because of a problem on our side; your instructor has been told."
+
+
+class GraderError(Exception):
+    """The graders themselves could not run (a staff-facing problem)."""
+
+
+@dataclasses.dataclass
+class OpenSubmission:
+    """A submission whose notebook has run and can be called into."""
+
+    run: NotebookRun
+    functions: dict[str, ast.AST]
+    cells: list[CellReport]
+    seed: int = 0
+    """the seed of this submission's grading"""
+    cleanup: Callable[[], None] = lambda: None
+    """removes what the run left on disk"""
+
+    def close(self) -> None:
+        self.run.close()
+        self.cleanup()
+
+    def missing_hint(self) -> str:
+        failed = [c for c in self.cells if not c.ok]
+        if not failed:
+            return ""
+        first = failed[0]
+        return f" (cell {first.index + 1} of the notebook stopped with {first.ename}: {first.evalue})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One submission to grade: a key and how to open it."""
+
+    key: str
+    open: Callable[[], OpenSubmission]
+
+
+class GradingPlugin:
+    def __init__(self, *, assignment: Assignment, targets: Sequence[Target], reference: Reference, questions: set[str] | None, on_done: Callable[[str], None] | None = None) -> None:
+        self.on_done = on_done
+        self.assignment = assignment
+        self.targets = list(targets)
+        self._reference = reference
+        self.questions = questions
+        self.known = {q.name for q in assignment.autograded}
+        self.results: dict[str, list[TestResult]] = {t.key: [] for t in self.targets}
+        self.opened: dict[str, OpenSubmission] = {}
+        self._phases: dict[str, dict[str, Any]] = {}
+
+    # ------------------------------------------------------------ set-up
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", "question(name): the question a grader test checks")
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "_submission" in metafunc.fixturenames:
+            metafunc.parametrize("_submission", self.targets, indirect=True, scope="session", ids=[t.key for t in self.targets])
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        keep = []
+        for item in items:
+            marker = item.get_closest_marker("question")
+            if marker is None or marker.args[0] not in self.known:
+                named = marker.args[0] if marker else None
+                raise CourseError(f"{item.nodeid}: marks question {named!r}; known questions: {sorted(self.known)}")
+            if self.questions is None or marker.args[0] in self.questions:
+                keep.append(item)
+        deselected = [item for item in items if item not in keep]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+        items[:] = keep
+
+    # ------------------------------------------------------------ fixtures
+    @pytest.fixture(scope="session")
+    def _submission(self, request: pytest.FixtureRequest) -> Iterator[OpenSubmission]:
+        target: Target = request.param
+        opened = target.open()
+        self.opened[target.key] = opened
+        try:
+            yield opened
+        finally:
+            opened.close()
+            if self.on_done is not None:
+                self.on_done(target.key)
+
+    @pytest.fixture
+    def student(self, _submission: OpenSubmission, request: pytest.FixtureRequest) -> Student:
+        """The submission being graded, behind the wire format."""
+        return _ProxyWithHint(
+            _submission.run,
+            functions=_submission.functions,
+            book=self.assignment.book_sources,
+            seed=_submission.seed,
+            test=_test_key(request.node),
+            hint=_submission.missing_hint(),
+        )
+
+    @pytest.fixture(scope="session")
+    def reference(self) -> Reference:
+        """The reference functions from the solution notebook."""
+        return self._reference
+
+    @pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+    def device(self, request: pytest.FixtureRequest) -> torch.device:
+        """The device under test: cpu, and cuda when this machine has one."""
+        if request.param == "cuda" and not torch.cuda.is_available():
+            pytest.skip("no CUDA device on this machine")
+        return torch.device(request.param)
+
+    @pytest.fixture(autouse=True)
+    def _seeded(self, _submission: OpenSubmission, request: pytest.FixtureRequest) -> None:
+        """The grader's own random inputs depend on the seed and the test only."""
+        seed = derive_seed(_submission.seed, _test_key(request.node))
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+    # ------------------------------------------------------------ outcomes
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
+        report = yield
+        phases = self._phases.setdefault(item.nodeid, {})
+        phases[call.when] = (report, call.excinfo)
+        if call.when == "teardown":
+            self._record(item, self._phases.pop(item.nodeid))
+        return report
+
+    def _record(self, item: pytest.Item, phases: dict[str, Any]) -> None:
+        target = item.callspec.params["_submission"]
+        outcome, message, detail = "passed", "", ""
+        for when in ("setup", "call", "teardown"):
+            if when not in phases:
+                continue
+            report, excinfo = phases[when]
+            if report.skipped:
+                outcome, message = "skipped", _skip_reason(report)
+                break
+            if report.failed:
+                outcome, message, detail = _classify(excinfo)
+                break
+        title = (item.function.__doc__ or item.originalname).strip().splitlines()[0]
+        device = item.callspec.params.get("device")
+        if device is not None:
+            title += f" (on {device})"
+        duration = sum(phases[w][0].duration for w in phases)
+        self.results[target.key].append(
+            TestResult(
+                question=item.get_closest_marker("question").args[0],
+                name=title,
+                test_id=_test_key(item),
+                outcome=outcome,
+                message=message,
+                seconds=round(duration, 4),
+                hidden=Path(str(item.path)).parent.name == "hidden",
+                staff_detail=detail,
+            )
+        )
+
+
+class _ProxyWithHint(Student):
+    """A Student whose "not defined" message names the cell that failed."""
+
+    def __init__(self, *args: Any, hint: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._hint = hint
+
+    def call(self, name: str, /, *args: Any, **kwargs: Any):
+        try:
+            return super().call(name, *args, **kwargs)
+        except Missing as exc:
+            if self._hint and "after the notebook ran" in exc.feedback:
+                raise Missing(name, self._hint) from None
+            raise
+
+
+def _test_key(item: pytest.Item) -> str:
+    """A test's identity without the submission, so every student gets the same inputs."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    extra = ",".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "_submission")
+    return f"{Path(str(item.path)).parent.name}/{Path(str(item.path)).stem}::{item.originalname}[{extra}]"
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2]).removeprefix("Skipped: ") if isinstance(longrepr, tuple) else ""
+
+
+def _classify(excinfo: pytest.ExceptionInfo | None) -> tuple[str, str, str]:
+    """(outcome, student message, staff detail) for a failed phase."""
+    if excinfo is None:
+        return "grader_error", GRADER_BROKE, "failed without an exception"
+    error = excinfo.value
+    if isinstance(error, StudentFault):
+        return "error", error.feedback, ""
+    if isinstance(error, pytest.fail.Exception):
+        return "failed", str(error.msg), ""
+    if isinstance(error, AssertionError):
+        return "failed", str(error) or "The answer is not right.", ""
+    detail = "".join(traceback.format_exception(error))[-4000:]
+    return "grader_error", GRADER_BROKE, detail
+
+
+def _pytest_args(files: Sequence[Path], graders: Path) -> list[str]:
+    return [
+        *map(str, files),
+        "--rootdir", str(graders),
+        "-c", os.devnull,
+        "-p", "no:cacheprovider",
+        "--assert=plain",
+        "--capture=sys",
+        "--import-mode=importlib",
+        "-o", "python_files=*.py",
+        "-q",
+    ]
+
+
+def run_graders(
+    assignment: Assignment,
+    targets: Sequence[Target],
+    *,
+    reference: Reference,
+    questions: set[str] | None = None,
+    public_only: bool = False,
+    on_done: Callable[[str], None] | None = None,
+) -> tuple[dict[str, list[TestResult]], dict[str, OpenSubmission]]:
+    """Run the assignment's graders against every target in one pytest session.
+
+    Returns each target's test results and what its notebook run reported.
+    """
+    files = assignment.grader_files(public_only=public_only)
+    if not files:
+        raise GraderError(f"no graders for {assignment.name} in {assignment.graders}")
+    plugin = GradingPlugin(assignment=assignment, targets=targets, reference=reference, questions=questions, on_done=on_done)
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        status = pytest.main(_pytest_args(files, assignment.graders), plugins=[plugin])
+    if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+        raise GraderError(f"the graders of {assignment.name} could not run (pytest exit {int(status)}):\n{log.getvalue()[-4000:]}")
+    return plugin.results, plugin.opened

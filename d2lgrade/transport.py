@@ -1,0 +1,165 @@
+"""How requests reach student code: another process, or (in the student's own kernel) this one.
+
+Both transports pass every request and answer through JSON, so graders see
+the same plain values whichever one carries them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping, MutableMapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from d2lgrade.child import Session
+from d2lgrade.framing import FramingError, ReadTimeout, read_message, write_message
+
+__all__ = ["ChildTransport", "InProcessTransport", "Transport", "TransportDied", "TransportTimeout"]
+
+
+class TransportTimeout(Exception):
+    """Student code did not answer within the time limit."""
+
+
+class TransportDied(Exception):
+    """The process running student code ended or broke the protocol."""
+
+
+class Transport(Protocol):
+    def request(self, message: Mapping[str, Any], *, timeout: float) -> dict:
+        """Send one request and return its answer, or raise TransportTimeout/TransportDied."""
+
+    def close(self) -> None:
+        """Release the student's process, if any."""
+
+
+def _round_trip(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+class _TimeLimit(BaseException):
+    """Raised inside student code when an in-process call runs out of time."""
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    """Interrupt the main thread after ``seconds`` (no limit elsewhere)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum, frame):
+        raise _TimeLimit()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class InProcessTransport:
+    """Student code in this very process: only for the student's own kernel.
+
+    Under ``nbgrader autograde`` the graders run inside the student's kernel,
+    where nothing can be hidden from student code; the values still cross the
+    wire format, so graders behave exactly as they do against a child.
+    """
+
+    def __init__(self, namespace: MutableMapping[str, Any]) -> None:
+        self.session = Session(namespace)
+
+    def request(self, message: Mapping[str, Any], *, timeout: float) -> dict:
+        message = _round_trip(message)
+        try:
+            with _alarm(timeout):
+                answer = self.session.handle(message)
+        except _TimeLimit:
+            raise TransportTimeout(f"no answer within {timeout:g} s") from None
+        if answer.get("status") == "raised" and answer["error"]["ename"] == _TimeLimit.__name__:
+            raise TransportTimeout(f"no answer within {timeout:g} s")
+        return _round_trip(answer)
+
+    def close(self) -> None:
+        pass
+
+
+class ChildTransport:
+    """Student code in a child process (``python -m d2lgrade.child``) working in ``workdir``."""
+
+    def __init__(self, workdir: Path, *, startup_timeout: float = 120.0) -> None:
+        self.workdir = Path(workdir)
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "d2lgrade.child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=self.workdir,
+            env=env,
+            start_new_session=True,
+        )
+        hello = self._receive(self.startup_timeout)
+        if hello.get("status") != "ready":
+            raise TransportDied("the student's process did not start")
+
+    def request(self, message: Mapping[str, Any], *, timeout: float) -> dict:
+        if self.process is None:
+            self.start()
+        try:
+            write_message(self.process.stdin.fileno(), message)
+        except (BrokenPipeError, FramingError, OSError) as exc:
+            self.close()
+            raise TransportDied(f"could not reach the student's process: {exc}") from None
+        return self._receive(timeout)
+
+    def _receive(self, timeout: float) -> dict:
+        try:
+            answer = read_message(self.process.stdout.fileno(), timeout)
+        except ReadTimeout:
+            self.close()
+            raise TransportTimeout(f"no answer within {timeout:g} s") from None
+        except (FramingError, OSError) as exc:
+            self.close()
+            raise TransportDied(f"the student's process broke the protocol: {exc}") from None
+        if answer is None:
+            code = self.close()
+            raise TransportDied(_exit_description(code))
+        if not isinstance(answer, dict):
+            self.close()
+            raise TransportDied("the student's process sent something that is not an answer")
+        return answer
+
+    def close(self) -> int | None:
+        """Stop the child and everything it started; return its exit status."""
+        process, self.process = self.process, None
+        if process is None:
+            return None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        for stream in (process.stdin, process.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+        return process.wait()
+
+
+def _exit_description(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"the student's process was killed by {name}"
+    return f"the student's process exited (status {code})"

@@ -1,0 +1,391 @@
+"""The wire format: tagged plain values that cross between student code and graders.
+
+Everything a grader learns from student code arrives through ``decode``: JSON
+with a ``"$type"`` tag on every value that JSON cannot say by itself. Tensors
+carry their bytes, dtype, shape, device, ``requires_grad`` and ``grad``;
+anything outside the allowlist arrives as a description (``Opaque``,
+``ModuleInfo``), never as a live object, and nothing is ever unpickled.
+
+``decode`` refuses ``code`` values unless it is told where to run them: code
+travels only from the graders to the student's side (see ``Code``).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import math
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+__all__ = [
+    "Code",
+    "Iterated",
+    "ModuleInfo",
+    "Opaque",
+    "TensorOrigin",
+    "WireError",
+    "decode",
+    "encode",
+    "origin",
+]
+
+#: Items taken from a generator or iterator before it is cut off.
+MAX_ITEMS = 10_000
+#: Nesting deeper than this arrives as an ``Opaque`` description.
+MAX_DEPTH = 32
+#: Characters kept of a ``repr`` in a description.
+MAX_REPR = 300
+
+_DTYPES = {
+    str(dtype).removeprefix("torch."): dtype
+    for dtype in (
+        torch.float16, torch.bfloat16, torch.float32, torch.float64,
+        torch.complex64, torch.complex128,
+        torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+        torch.bool,
+    )
+}
+_DEVICE = re.compile(r"^(cpu|cuda(:\d{1,2})?|mps(:\d)?)$")
+
+
+class WireError(ValueError):
+    """A value could not be encoded or decoded."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Opaque:
+    """A value the wire does not carry: its type and a short repr."""
+
+    type: str
+    """qualified type name, e.g. ``torch.utils.data.dataloader.DataLoader``"""
+    repr: str
+    """the object's repr, cut to ``MAX_REPR`` characters"""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModuleInfo:
+    """An ``nn.Module`` described by its layers and its state."""
+
+    type: str
+    """qualified type name of the module"""
+    layers: tuple[tuple[str, str], ...]
+    """``(name, qualified type)`` of every submodule, in ``named_modules`` order"""
+    state: Mapping[str, torch.Tensor]
+    """the module's ``state_dict``"""
+    parameters: Mapping[str, torch.Tensor]
+    """the module's parameters with ``requires_grad`` and ``grad``"""
+    training: bool
+    """whether the module was in training mode"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Iterated:
+    """What an iterator or generator yielded, drained up to ``MAX_ITEMS``."""
+
+    type: str
+    """qualified type name of the iterable, e.g. ``builtins.generator``"""
+    items: tuple[Any, ...]
+    """the items, decoded"""
+    exhausted: bool
+    """False when draining stopped at ``MAX_ITEMS``"""
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorOrigin:
+    """How a tensor was made on the student's side (a decoded tensor is a fresh leaf)."""
+
+    is_leaf: bool
+    grad_fn: str | None
+    """name of the autograd node that made it, e.g. ``SubBackward0``, or None"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Code:
+    """Grader-written source that the student's side runs to build a value.
+
+    ``source`` is an expression when ``result`` is None; otherwise it is
+    statements, and the value is the variable named ``result`` afterwards.
+    It runs in a copy of the student's namespace (so it can use the
+    student's functions) with ``inputs`` bound as variables.
+    """
+
+    source: str
+    result: str | None = None
+    inputs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def origin(tensor: torch.Tensor) -> TensorOrigin | None:
+    """How a decoded tensor was made on the student's side, if it came over the wire."""
+    return getattr(tensor, "_d2lgrade_origin", None)
+
+
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception as exc:  # a student's __repr__ may raise
+        text = f"<repr failed: {type(exc).__name__}>"
+    return text if len(text) <= MAX_REPR else text[: MAX_REPR - 3] + "..."
+
+
+# ----------------------------------------------------------------- encoding
+
+
+def encode(value: Any, *, depth: int = 0) -> Any:
+    """Turn ``value`` into JSON-ready data; never fails on strange objects."""
+    if depth > MAX_DEPTH:
+        return _opaque(value)
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if type(value) is int or type(value) is float:
+        return value
+    if isinstance(value, torch.Tensor):
+        return _encode_tensor(value)
+    if isinstance(value, np.ndarray):
+        return _encode_array(value)
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return {"$type": "npscalar", "dtype": value.dtype.name, "value": value.item()}
+    if isinstance(value, (int, float)):  # subclasses such as IntEnum
+        return {"$type": "opaque", "type": _type_name(value), "repr": _short_repr(value)}
+    if type(value) is list:
+        return [encode(item, depth=depth + 1) for item in value]
+    if type(value) is tuple:
+        return {"$type": "tuple", "items": [encode(item, depth=depth + 1) for item in value]}
+    if type(value) is dict:
+        return {
+            "$type": "dict",
+            "items": [[encode(k, depth=depth + 1), encode(v, depth=depth + 1)] for k, v in value.items()],
+        }
+    if isinstance(value, torch.dtype):
+        return {"$type": "dtype", "name": str(value).removeprefix("torch.")}
+    if isinstance(value, torch.device):
+        return {"$type": "device", "name": str(value)}
+    if isinstance(value, torch.nn.Module):
+        return _encode_module(value)
+    if isinstance(value, Iterator):
+        return _encode_iterator(value, depth)
+    return _opaque(value)
+
+
+def _opaque(value: Any) -> dict:
+    return {"$type": "opaque", "type": _type_name(value), "repr": _short_repr(value)}
+
+
+def _tensor_bytes(tensor: torch.Tensor) -> bytes:
+    flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+    return flat.view(torch.uint8).numpy().tobytes()
+
+
+def _encode_tensor(value: torch.Tensor) -> dict:
+    # A subclass may lie through __torch_function__; read the plain tensor.
+    with torch._C.DisableTorchFunctionSubclass():
+        tensor = value.as_subclass(torch.Tensor) if type(value) is not torch.Tensor else value
+        grad = tensor.grad
+        return {
+            "$type": "tensor",
+            "dtype": str(tensor.dtype).removeprefix("torch."),
+            "shape": list(tensor.shape),
+            "device": str(tensor.device),
+            "requires_grad": bool(tensor.requires_grad),
+            "is_leaf": bool(tensor.is_leaf),
+            "grad_fn": type(tensor.grad_fn).__name__ if tensor.grad_fn is not None else None,
+            "data": base64.b64encode(_tensor_bytes(tensor)).decode("ascii"),
+            "grad": _encode_tensor(grad) if isinstance(grad, torch.Tensor) else None,
+        }
+
+
+def _encode_array(value: np.ndarray) -> dict:
+    if value.dtype.kind not in "biufc":
+        return _opaque(value)
+    array = np.ascontiguousarray(value)
+    return {
+        "$type": "ndarray",
+        "dtype": array.dtype.name,
+        "shape": list(array.shape),
+        "data": base64.b64encode(array.tobytes()).decode("ascii"),
+    }
+
+
+def _encode_module(module: torch.nn.Module) -> dict:
+    return {
+        "$type": "module",
+        "type": _type_name(module),
+        "layers": [[name, _type_name(layer)] for name, layer in module.named_modules()],
+        "state": {name: _encode_tensor(t) for name, t in module.state_dict().items()},
+        "parameters": {name: _encode_tensor(p) for name, p in module.named_parameters()},
+        "training": bool(module.training),
+    }
+
+
+def _encode_iterator(iterator: Iterator, depth: int) -> dict:
+    items, exhausted = [], False
+    for _ in range(MAX_ITEMS):
+        try:
+            items.append(encode(next(iterator), depth=depth + 1))
+        except StopIteration:
+            exhausted = True
+            break
+    return {"$type": "iterator", "type": _type_name(iterator), "items": items, "exhausted": exhausted}
+
+
+# ----------------------------------------------------------------- decoding
+
+
+def decode(data: Any, *, run_code: Callable[[Code], Any] | None = None) -> Any:
+    """Rebuild a value from wire data, checking every field.
+
+    ``run_code`` turns a ``code`` value into the value it builds; without it
+    a ``code`` value is refused (the graders' side never runs code it gets).
+    """
+    if data is None or isinstance(data, (bool, str)):
+        return data
+    if isinstance(data, int):
+        return data
+    if isinstance(data, float):
+        return data
+    if isinstance(data, list):
+        return [decode(item, run_code=run_code) for item in data]
+    if not isinstance(data, dict):
+        raise WireError(f"unexpected JSON value of type {type(data).__name__}")
+    tag = data.get("$type")
+    decoder = _DECODERS.get(tag)
+    if decoder is None:
+        raise WireError(f"unknown wire type {tag!r}")
+    try:
+        return decoder(data, run_code)
+    except WireError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise WireError(f"malformed {tag} value: {type(exc).__name__}: {exc}") from None
+
+
+def _decode_tensor(data: dict, run_code=None) -> torch.Tensor:
+    dtype = _DTYPES.get(data["dtype"])
+    if dtype is None:
+        raise WireError(f"unsupported tensor dtype {data['dtype']!r}")
+    shape = [int(n) for n in data["shape"]]
+    if any(n < 0 for n in shape):
+        raise WireError("negative tensor dimension")
+    raw = base64.b64decode(data["data"], validate=True)
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    if len(raw) != math.prod(shape) * itemsize:
+        raise WireError("tensor data does not match its shape and dtype")
+    tensor = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape) if raw else torch.empty(shape, dtype=dtype)
+    device = str(data["device"])
+    if not _DEVICE.match(device):
+        raise WireError(f"unknown device {device!r}")
+    if device != "cpu":
+        tensor = tensor.to(device)
+    if data["requires_grad"]:
+        if not (dtype.is_floating_point or dtype.is_complex):
+            raise WireError("only floating point tensors can require grad")
+        tensor.requires_grad_(True)
+    if data.get("grad") is not None:
+        grad = _decode_tensor(data["grad"])
+        if grad.shape != tensor.shape or grad.dtype != tensor.dtype:
+            raise WireError("a tensor's grad does not match its shape or dtype")
+        tensor.grad = grad.to(tensor.device)
+    tensor._d2lgrade_origin = TensorOrigin(bool(data["is_leaf"]), _optional_str(data.get("grad_fn")))
+    return tensor
+
+
+def _optional_str(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise WireError("expected a string or null")
+
+
+def _decode_array(data: dict, run_code=None) -> np.ndarray:
+    dtype = np.dtype(data["dtype"])
+    if dtype.kind not in "biufc":
+        raise WireError(f"unsupported array dtype {data['dtype']!r}")
+    shape = [int(n) for n in data["shape"]]
+    raw = base64.b64decode(data["data"], validate=True)
+    if any(n < 0 for n in shape) or len(raw) != math.prod(shape) * dtype.itemsize:
+        raise WireError("array data does not match its shape and dtype")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
+def _decode_npscalar(data: dict, run_code=None) -> np.generic:
+    dtype = np.dtype(data["dtype"])
+    if dtype.kind not in "biuf":
+        raise WireError(f"unsupported scalar dtype {data['dtype']!r}")
+    return dtype.type(data["value"])
+
+
+def _decode_dict(data: dict, run_code=None) -> dict:
+    result = {}
+    for key, value in data["items"]:
+        key = decode(key, run_code=run_code)
+        if isinstance(key, list):
+            raise WireError("a list cannot be a dict key")
+        result[key] = decode(value, run_code=run_code)
+    return result
+
+
+def _decode_module(data: dict, run_code=None) -> ModuleInfo:
+    return ModuleInfo(
+        type=str(data["type"]),
+        layers=tuple((str(name), str(kind)) for name, kind in data["layers"]),
+        state={str(k): _decode_tensor(v) for k, v in data["state"].items()},
+        parameters={str(k): _decode_tensor(v) for k, v in data["parameters"].items()},
+        training=bool(data["training"]),
+    )
+
+
+def _decode_code(data: dict, run_code=None) -> Any:
+    if run_code is None:
+        raise WireError("code values are only accepted on the student's side")
+    inputs = {str(k): decode(v, run_code=run_code) for k, v in data["inputs"].items()}
+    return run_code(Code(str(data["source"]), _optional_str(data.get("result")), inputs))
+
+
+_DECODERS: dict[str, Callable[[dict, Any], Any]] = {
+    "tensor": _decode_tensor,
+    "ndarray": _decode_array,
+    "npscalar": _decode_npscalar,
+    "tuple": lambda d, rc: tuple(decode(item, run_code=rc) for item in d["items"]),
+    "dict": _decode_dict,
+    "dtype": lambda d, rc: _DTYPES[d["name"]],
+    "device": lambda d, rc: torch.device(d["name"]) if _DEVICE.match(d["name"]) else _bad_device(d["name"]),
+    "module": _decode_module,
+    "iterator": lambda d, rc: Iterated(str(d["type"]), tuple(decode(i, run_code=rc) for i in d["items"]), bool(d["exhausted"])),
+    "opaque": lambda d, rc: Opaque(str(d["type"]), str(d["repr"])[:MAX_REPR]),
+    "code": _decode_code,
+}
+
+
+def _bad_device(name: str):
+    raise WireError(f"unknown device {name!r}")
+
+
+def encode_code(code: Code) -> dict:
+    """The wire form of grader-written code (sent to the student's side only)."""
+    return {
+        "$type": "code",
+        "source": code.source,
+        "result": code.result,
+        "inputs": {name: encode_argument(value) for name, value in code.inputs.items()},
+    }
+
+
+def encode_argument(value: Any) -> Any:
+    """Encode an argument for a call, letting ``Code`` through (graders' side only)."""
+    if isinstance(value, Code):
+        return encode_code(value)
+    if type(value) is list:
+        return [encode_argument(item) for item in value]
+    if type(value) is tuple:
+        return {"$type": "tuple", "items": [encode_argument(item) for item in value]}
+    if type(value) is dict:
+        return {"$type": "dict", "items": [[encode(k), encode_argument(v)] for k, v in value.items()]}
+    return encode(value)

@@ -1,0 +1,12 @@
+"""nbgrader's view of this course: sources in solutions/, stubs in assignments/."""
+
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+
+c.CourseDirectory.course_id = "d2l-linear-networks"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "assignments"
+
+# The course's assignments, in the order of the book (d2l 3.1, 3.2, 3.3).
+# nbgrader 0.9 adds an assignment to its gradebook when it is first
+# generated; d2lgrade reads this list to know the course.
+ASSIGNMENTS = ["linear_regression", "linreg_scratch", "linreg_concise"]
