@@ -24,6 +24,7 @@ __all__ = [
     "expect",
     "expect_close",
     "expect_floats",
+    "expect_items",
     "expect_scalar",
     "expect_tensor",
     "fail",
@@ -120,6 +121,18 @@ def expect_floats(what: str, got: Any, *, length: int | None = None, hint: str =
     if length is not None and len(got) != length:
         fail(_with_hint(f"{what} should have {length} entries, but it has {len(got)}.", hint))
     return [expect_scalar(f"entry {i} of {what}", item, hint) for i, item in enumerate(got)]
+
+
+def expect_items(what: str, got: Any, hint: str = "") -> list[Any]:
+    """What an iterable returned: a generator's items, or a list's or tuple's."""
+    __tracebackhide__ = True
+    if isinstance(got, wire.Iterated):
+        if not got.exhausted:
+            fail(_with_hint(f"{what} yielded more than {wire.MAX_ITEMS} items; it should end.", hint))
+        return list(got.items)
+    if isinstance(got, (list, tuple)):
+        return list(got)
+    fail(_with_hint(f"{what} should be an iterable such as a generator or a list, but it is {describe(got)}.", hint))
 
 
 def _as_tensor(value: Any) -> torch.Tensor:
