@@ -40,7 +40,9 @@ def _dotted(node: ast.AST) -> str:
 
 
 def called_names(nodes: Iterable[ast.AST]) -> set[str]:
-    """Every name a call or attribute access uses: both ``torch.linalg.lstsq`` and ``lstsq``."""
+    """Names of what the code calls, imports or reaches by attribute: both
+    ``torch.linalg.lstsq`` and ``lstsq``. Plain variables are not included,
+    so a variable called ``inv`` is not mistaken for a matrix inverse."""
     names: set[str] = set()
     for root in nodes:
         for node in ast.walk(root):
@@ -48,12 +50,13 @@ def called_names(nodes: Iterable[ast.AST]) -> set[str]:
                 names.add(node.attr)
                 if dotted := _dotted(node):
                     names.add(dotted)
-            elif isinstance(node, ast.Name):
-                names.add(node.id)
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                names.add(node.func.id)
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 names.update(alias.name for alias in node.names)
+                names.update(alias.name.rsplit(".", 1)[-1] for alias in node.names)
                 if isinstance(node, ast.ImportFrom) and node.module:
-                    names.add(node.module)
+                    names.update((node.module, node.module.rsplit(".", 1)[-1]))
     return names
 
 
