@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -63,8 +64,11 @@ def grade_question(assignment: str, question: str, namespace: MutableMapping[str
 def generate_stubs(course: Course, names: Sequence[str], out: Path) -> list[Path]:
     """Run ``nbgrader generate_assignment`` on copies of the source notebooks; write stubs under ``out``."""
     written = []
+    # nbgrader runs the `alembic` command it installed next to this Python.
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     with tempfile.TemporaryDirectory(prefix="d2lgrade-stubs-") as tmp:
         root = Path(tmp)
+        shutil.copyfile(course.root / "nbgrader_config.py", root / "nbgrader_config.py")
         for name in names:
             shutil.copytree(course.root / "solutions" / name, root / "source" / name)
             command = [
@@ -74,7 +78,7 @@ def generate_stubs(course: Course, names: Sequence[str], out: Path) -> list[Path
                 "--CourseDirectory.release_directory=release",
                 f"--CourseDirectory.db_url=sqlite:///{root / 'gradebook.db'}",
             ]
-            done = subprocess.run(command, cwd=root, capture_output=True, text=True)
+            done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
             if done.returncode != 0:
                 raise RuntimeError(f"nbgrader generate_assignment {name} failed:\n{done.stderr[-3000:]}")
             target = out / name / f"{name}.ipynb"
