@@ -180,7 +180,10 @@ class Session:
         )
 
     def run(self, request: Mapping[str, Any]) -> dict:
-        return self._invoke(lambda args, kwargs: args[0], request, keep="")
+        name = request.get("name", "")
+        if name and name not in self.namespace:
+            return {"status": "missing"}
+        return self._invoke(lambda args, kwargs: args[0], request, keep=name)
 
     def _invoke(self, body, request: Mapping[str, Any], keep: str) -> dict:
         seed_everything(int(request.get("seed", 0)))

@@ -96,7 +96,8 @@ class NotebookRun:
         self.transport = self.make_transport()
         good = {report.index for report in self.reports if report.ok}
         try:
-            self.transport.request(self._seed_request(), timeout=self.cell_timeout)
+            if self.cells:
+                self.transport.request(self._seed_request(), timeout=self.cell_timeout)
             for cell in self.cells:
                 if cell.index in good:
                     self.transport.request({"op": "run_cell", "source": cell.source}, timeout=self.cell_timeout)

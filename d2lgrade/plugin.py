@@ -179,9 +179,11 @@ class GradingPlugin:
                 outcome, message, detail = _classify(excinfo)
                 break
         title = (item.function.__doc__ or item.originalname).strip().splitlines()[0]
-        device = item.callspec.params.get("device")
-        if device is not None:
-            title += f" (on {device})"
+        params = {k: v for k, v in item.callspec.params.items() if k not in ("_submission", "device")}
+        if params:
+            title += " (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
+        if "device" in item.callspec.params:
+            title += f" (on {item.callspec.params['device']})"
         duration = sum(phases[w][0].duration for w in phases)
         self.results[target.key].append(
             TestResult(

@@ -142,10 +142,17 @@ class Student:
             raise Missing(name, f" as a function (it is a {answer.get('type', 'value')})")
         return self._outcome(name, answer)
 
-    def run(self, code: wire.Code, *, label: str = "your code", timeout: float | None = None) -> Any:
-        """Run grader-written code against the student's namespace and return its value."""
-        answer = self._send(label, {"op": "run", "args": [wire.encode_code(code)]}, timeout)
-        return self._outcome(label, answer).value
+    def run(self, function: str, code: wire.Code, *, timeout: float | None = None) -> Any:
+        """Run grader-written code that uses the student's ``function`` (a function or class name).
+
+        For what a single call cannot do: build an object and call its methods,
+        iterate a DataLoader, run a backward pass. The book's other functions
+        are replaced by the reference's while it runs, ``function`` is not.
+        """
+        answer = self._send(function, {"op": "run", "name": function, "args": [wire.encode_code(code)]}, timeout)
+        if answer.get("status") == "missing":
+            raise Missing(function)
+        return self._outcome(function, answer).value
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
