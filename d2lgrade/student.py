@@ -210,7 +210,8 @@ class Reference:
         except KeyError:
             raise AttributeError(f"the reference defines no {name!r}") from None
 
-    def run(self, code: wire.Code) -> Any:
+    def run(self, function: str, code: wire.Code) -> Any:
+        """Run grader-written code against the reference, as ``Student.run`` does."""
         from d2lgrade.child import evaluate
 
         return evaluate(code, self._namespace)
