@@ -72,15 +72,16 @@ def find_submissions(paths: Iterable[Path], *, course: Course, assignment: str |
     for path in map(Path, paths):
         if path.is_dir() and (path / "submitted").is_dir():
             path = path / "submitted"
-        if path.is_dir() and not any(path.glob("*.ipynb")):
-            # nbgrader layout: <student>/<assignment>/<notebook>.ipynb
-            for notebook in sorted(path.glob("*/*/*.ipynb")):
-                student, name = notebook.parent.parent.name, notebook.parent.name
-                if assignment is None or name == assignment:
-                    found.append(Submission(student, name, notebook))
-        elif path.is_dir():
+        if path.is_dir() and any(path.glob("*.ipynb")):
             for notebook in sorted(path.glob("*.ipynb")):
                 found.append(Submission(notebook.stem, assignment or guess_assignment(notebook, course), notebook))
+        elif path.is_dir():
+            # nbgrader layout: [submitted/]<student>/<assignment>/<notebook>.ipynb, or one student's folder
+            layout = sorted(path.glob("*/*/*.ipynb")) or sorted(path.glob("*/*.ipynb"))
+            for notebook in layout:
+                student, name = (path.name if notebook.parent.parent == path else notebook.parent.parent.name), notebook.parent.name
+                if assignment is None or name == assignment:
+                    found.append(Submission(student, name, notebook))
         else:
             found.append(Submission(path.stem, assignment or guess_assignment(path, course), path))
     return found
@@ -154,8 +155,13 @@ def grade(
         if not targets:
             continue
         reference = load_reference(assignment)
-        tests, opened = run_graders(assignment, targets, reference=reference, questions=questions, public_only=public_only)
-        for key, found in tests.items():
+
+        def finished(key: str, found: list[TestResult], opened: OpenSubmission | None) -> None:
             submission = submissions[int(key)]
-            done(int(key), _assemble(submission, assignment, found, opened.get(key), _seed(submission, seed)))
+            done(int(key), _assemble(submission, assignment, found, opened, _seed(submission, seed)))
+
+        tests, opened = run_graders(assignment, targets, reference=reference, questions=questions, public_only=public_only, on_done=finished)
+        for key, found in tests.items():
+            if int(key) not in results:  # its notebook never opened, so on_done was not called
+                finished(key, found, opened.get(key))
     return [results[i] for i in sorted(results)]

@@ -77,7 +77,7 @@ class Target:
 
 
 class GradingPlugin:
-    def __init__(self, *, assignment: Assignment, targets: Sequence[Target], reference: Reference, questions: set[str] | None, on_done: Callable[[str], None] | None = None) -> None:
+    def __init__(self, *, assignment: Assignment, targets: Sequence[Target], reference: Reference, questions: set[str] | None, on_done: Callable[[str, list[TestResult], OpenSubmission], None] | None = None) -> None:
         self.on_done = on_done
         self.assignment = assignment
         self.targets = list(targets)
@@ -121,7 +121,7 @@ class GradingPlugin:
         finally:
             opened.close()
             if self.on_done is not None:
-                self.on_done(target.key)
+                self.on_done(target.key, self.results[target.key], opened)
 
     @pytest.fixture
     def student(self, _submission: OpenSubmission, request: pytest.FixtureRequest) -> Student:
@@ -263,10 +263,11 @@ def run_graders(
     reference: Reference,
     questions: set[str] | None = None,
     public_only: bool = False,
-    on_done: Callable[[str], None] | None = None,
+    on_done: Callable[[str, list[TestResult], OpenSubmission], None] | None = None,
 ) -> tuple[dict[str, list[TestResult]], dict[str, OpenSubmission]]:
     """Run the assignment's graders against every target in one pytest session.
 
+    ``on_done(key, tests, opened)`` is called as each target's grading ends.
     Returns each target's test results and what its notebook run reported.
     """
     files = assignment.grader_files(public_only=public_only)

@@ -12,7 +12,7 @@ from d2lgrade.results import SubmissionResult
 
 
 def _cell(score: float, points: float) -> str:
-    text = f"{score:g}/{points:g}"
+    text = f"{round(score, 2):g}/{points:g}"
     if score >= points:
         return f"[green]{text}[/]"
     return f"[red]{text}[/]" if score == 0 else f"[yellow]{text}[/]"

@@ -1,0 +1,96 @@
+"""nbgrader's own path: hidden test cells grade in the student's kernel and agree with d2lgrade."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from d2lgrade.course import Course
+from d2lgrade.fill import filled_stub
+from d2lgrade.grade import Submission, grade, load_reference
+from d2lgrade.nbgrader import grade_question
+
+ROOT = Path(__file__).resolve().parent.parent
+COURSE = Course(ROOT)
+CATALOGUE = ROOT / "tests" / "catalogue" / "linreg_scratch"
+
+
+def _case(path: Path) -> tuple[str, str]:
+    """(question, source) of a catalogue case file."""
+    text = path.read_text(encoding="utf-8")
+    question = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("# question:"))
+    return question, text
+
+
+def test_grade_question_in_process_scores_and_stays_off_stderr(capsys):
+    namespace = dict(load_reference(COURSE.assignment("linreg_scratch"))._namespace)
+    assert grade_question("linreg_scratch", "squared_loss", namespace) == 1.0
+    exec("import warnings\ndef squared_loss(y_hat, y):\n    warnings.warn('careful')\n    return (y_hat - y) ** 2 / 2", namespace)
+    score = grade_question("linreg_scratch", "squared_loss", namespace)
+    out, err = capsys.readouterr()
+    assert 0 <= score < 1.0
+    assert err == "", "nbgrader scores a test cell with stderr output as zero"
+    assert "squared_loss:" in out and "✗" in out
+
+
+def test_grade_question_restores_the_book_functions():
+    namespace = dict(load_reference(COURSE.assignment("linreg_scratch"))._namespace)
+    exec("def sgd(params, lr, batch_size):\n    return 'mine'", namespace)
+    mine = namespace["sgd"]
+    grade_question("linreg_scratch", "train", namespace)
+    assert namespace["sgd"] is mine
+
+
+def _nbgrader(root: Path, *args: str) -> None:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def _nbgrader_scores(root: Path, assignment: str, student: str) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        notebook = gradebook.find_submission_notebook(assignment, assignment, student)
+        return {grade.name.removeprefix("test_"): grade.score for grade in notebook.grades if grade.auto_score is not None and grade.name.startswith("test_")}
+
+
+@pytest.mark.slow
+def test_nbgrader_autograde_agrees_with_d2lgrade(tmp_path):
+    assignment = "linreg_scratch"
+    wrong = sorted((CATALOGUE / "wrong").glob("*.py"))[::8]
+    correct = sorted((CATALOGUE / "correct").glob("*.py"))[::8]
+    assert len(wrong) >= 3 and correct, "the linreg_scratch catalogue is missing"
+    notebooks = {"reference": filled_stub(COURSE, assignment), "stub": filled_stub(COURSE, assignment, fill=False)}
+    for path in wrong + correct:
+        question, source = _case(path)
+        notebooks[f"{path.parent.name}-{path.stem}"] = filled_stub(COURSE, assignment, {question: source})
+
+    root = tmp_path / "course"
+    (root / "solutions").mkdir(parents=True)
+    shutil.copytree(ROOT / "solutions" / assignment, root / "solutions" / assignment)
+    shutil.copyfile(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    shutil.copytree(ROOT / "graders", root / "graders")
+    for student, notebook in notebooks.items():
+        folder = root / "submitted" / student / assignment
+        folder.mkdir(parents=True)
+        nbformat.write(notebook, folder / f"{assignment}.ipynb")
+
+    _nbgrader(root, "generate_assignment", assignment, "--force")
+    _nbgrader(root, "autograde", assignment, "--force")
+    _nbgrader(root, "export")
+
+    ours = {r.student: r for r in grade([Submission(s, assignment, root / "submitted" / s / assignment / f"{assignment}.ipynb") for s in notebooks], course=COURSE)}
+    points = {q.name: q.points for q in COURSE.assignment(assignment).autograded}
+    for student in notebooks:
+        theirs = _nbgrader_scores(root, assignment, student)
+        mine = {q.name: q.score for q in ours[student].questions if q.autograded}
+        assert theirs.keys() == mine.keys()
+        differ = {q: (theirs[q], mine[q]) for q in mine if abs(theirs[q] - mine[q]) > 1e-3}
+        assert not differ, f"{student}: nbgrader and d2lgrade disagree (nbgrader, d2lgrade): {differ}"
+    assert ours["reference"].score == sum(points.values())
+    assert _nbgrader_scores(root, assignment, "stub") == {q: 0.0 for q in points}
