@@ -29,6 +29,7 @@ def _autograde(args: argparse.Namespace) -> int:
         seed=args.seed,
         questions=set(args.question) if args.question else None,
         public_only=args.public_only,
+        call_timeout=args.timeout,
         on_result=lambda r: print(f"  graded {r.student} ({r.assignment}): {r.score:g}/{r.possible:g}", file=sys.stderr),
     )
     print_table(results)
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     auto.add_argument("--seed", type=int, default=0, help="seed for the graders' inputs and the students' code (default: 0)")
     auto.add_argument("--question", action="append", help="grade only this question (repeatable)")
     auto.add_argument("--public-only", action="store_true", help="run the public checks only")
+    auto.add_argument("--timeout", type=float, default=30.0, help="seconds each call into student code may take (default: 30)")
     auto.set_defaults(run=_autograde)
 
     stubs = verbs.add_parser("stubs", help="regenerate assignments/ from solutions/ with nbgrader")

@@ -15,7 +15,7 @@ from d2lgrade.course import Assignment, Course
 from d2lgrade.execute import child_run
 from d2lgrade.plugin import OpenSubmission, Target, run_graders
 from d2lgrade.results import QuestionResult, SubmissionResult, TestResult
-from d2lgrade.student import Reference
+from d2lgrade.student import CALL_TIMEOUT, Reference
 
 __all__ = ["Submission", "find_submissions", "grade", "load_reference"]
 
@@ -123,8 +123,12 @@ def grade(
     questions: set[str] | None = None,
     public_only: bool = False,
     on_result: Callable[[SubmissionResult], None] | None = None,
+    call_timeout: float = CALL_TIMEOUT,
 ) -> list[SubmissionResult]:
-    """Grade every submission; a broken one becomes a result with its reason, never a crash."""
+    """Grade every submission; a broken one becomes a result with its reason, never a crash.
+
+    ``call_timeout`` is the seconds each call into student code may take.
+    """
     results: dict[int, SubmissionResult] = {}
 
     def done(index: int, result: SubmissionResult) -> None:
@@ -160,7 +164,7 @@ def grade(
             submission = submissions[int(key)]
             done(int(key), _assemble(submission, assignment, found, opened, _seed(submission, seed)))
 
-        tests, opened = run_graders(assignment, targets, reference=reference, questions=questions, public_only=public_only, on_done=finished)
+        tests, opened = run_graders(assignment, targets, reference=reference, questions=questions, public_only=public_only, on_done=finished, call_timeout=call_timeout)
         for key, found in tests.items():
             if int(key) not in results:  # its notebook never opened, so on_done was not called
                 finished(key, found, opened.get(key))

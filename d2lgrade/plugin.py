@@ -21,6 +21,7 @@ import dataclasses
 import io
 import os
 import random
+import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -33,7 +34,7 @@ import torch
 from d2lgrade.course import Assignment, CourseError
 from d2lgrade.execute import CellReport, NotebookRun
 from d2lgrade.results import TestResult
-from d2lgrade.student import Missing, Reference, Student, StudentFault, derive_seed
+from d2lgrade.student import CALL_TIMEOUT, Missing, Reference, Student, StudentFault, derive_seed
 
 __all__ = ["GraderError", "OpenSubmission", "Target", "run_graders"]
 
@@ -77,8 +78,9 @@ class Target:
 
 
 class GradingPlugin:
-    def __init__(self, *, assignment: Assignment, targets: Sequence[Target], reference: Reference, questions: set[str] | None, on_done: Callable[[str, list[TestResult], OpenSubmission], None] | None = None) -> None:
+    def __init__(self, *, assignment: Assignment, targets: Sequence[Target], reference: Reference, questions: set[str] | None, on_done: Callable[[str, list[TestResult], OpenSubmission], None] | None = None, call_timeout: float = CALL_TIMEOUT) -> None:
         self.on_done = on_done
+        self.call_timeout = call_timeout
         self.assignment = assignment
         self.targets = list(targets)
         self._reference = reference
@@ -86,7 +88,6 @@ class GradingPlugin:
         self.known = {q.name for q in assignment.autograded}
         self.results: dict[str, list[TestResult]] = {t.key: [] for t in self.targets}
         self.opened: dict[str, OpenSubmission] = {}
-        self._phases: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------ set-up
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -132,6 +133,7 @@ class GradingPlugin:
             book=self.assignment.book_sources,
             seed=_submission.seed,
             test=_test_key(request.node),
+            timeout=self.call_timeout,
             hint=_submission.missing_hint(),
         )
 
@@ -158,33 +160,26 @@ class GradingPlugin:
     # ------------------------------------------------------------ outcomes
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
+        # Recorded at the end of "call" (or of a setup that failed or skipped), not at
+        # teardown: the submission's own teardown runs inside its last test's teardown.
         report = yield
-        phases = self._phases.setdefault(item.nodeid, {})
-        phases[call.when] = (report, call.excinfo)
-        if call.when == "teardown":
-            self._record(item, self._phases.pop(item.nodeid))
+        if call.when == "call" or (call.when == "setup" and not report.passed):
+            self._record(item, report, call.excinfo)
         return report
 
-    def _record(self, item: pytest.Item, phases: dict[str, Any]) -> None:
+    def _record(self, item: pytest.Item, report: pytest.TestReport, excinfo: pytest.ExceptionInfo | None) -> None:
         target = item.callspec.params["_submission"]
         outcome, message, detail = "passed", "", ""
-        for when in ("setup", "call", "teardown"):
-            if when not in phases:
-                continue
-            report, excinfo = phases[when]
-            if report.skipped:
-                outcome, message = "skipped", _skip_reason(report)
-                break
-            if report.failed:
-                outcome, message, detail = _classify(excinfo)
-                break
+        if report.skipped:
+            outcome, message = "skipped", _skip_reason(report)
+        elif report.failed:
+            outcome, message, detail = _classify(excinfo)
         title = (item.function.__doc__ or item.originalname).strip().splitlines()[0]
         params = {k: v for k, v in item.callspec.params.items() if k not in ("_submission", "device")}
         if params:
             title += " (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
         if "device" in item.callspec.params:
             title += f" (on {item.callspec.params['device']})"
-        duration = sum(phases[w][0].duration for w in phases)
         self.results[target.key].append(
             TestResult(
                 question=item.get_closest_marker("question").args[0],
@@ -192,7 +187,7 @@ class GradingPlugin:
                 test_id=_test_key(item),
                 outcome=outcome,
                 message=message,
-                seconds=round(duration, 4),
+                seconds=round(report.duration, 4),
                 hidden=Path(str(item.path)).parent.name == "hidden",
                 staff_detail=detail,
             )
@@ -242,6 +237,16 @@ def _classify(excinfo: pytest.ExceptionInfo | None) -> tuple[str, str, str]:
     return "grader_error", GRADER_BROKE, detail
 
 
+def _forget_grader_modules() -> None:
+    """Drop grader modules imported before, so graders edited since (or another course's) are read afresh.
+
+    pytest imports ``graders/public/<assignment>.py`` as ``public.<assignment>``.
+    """
+    for name in list(sys.modules):
+        if name.split(".", 1)[0] in ("public", "hidden"):
+            del sys.modules[name]
+
+
 def _pytest_args(files: Sequence[Path], graders: Path) -> list[str]:
     return [
         *map(str, files),
@@ -264,6 +269,7 @@ def run_graders(
     questions: set[str] | None = None,
     public_only: bool = False,
     on_done: Callable[[str, list[TestResult], OpenSubmission], None] | None = None,
+    call_timeout: float = CALL_TIMEOUT,
 ) -> tuple[dict[str, list[TestResult]], dict[str, OpenSubmission]]:
     """Run the assignment's graders against every target in one pytest session.
 
@@ -273,8 +279,9 @@ def run_graders(
     files = assignment.grader_files(public_only=public_only)
     if not files:
         raise GraderError(f"no graders for {assignment.name} in {assignment.graders}")
-    plugin = GradingPlugin(assignment=assignment, targets=targets, reference=reference, questions=questions, on_done=on_done)
+    plugin = GradingPlugin(assignment=assignment, targets=targets, reference=reference, questions=questions, on_done=on_done, call_timeout=call_timeout)
     log = io.StringIO()
+    _forget_grader_modules()
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         status = pytest.main(_pytest_args(files, assignment.graders), plugins=[plugin])
     if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
