@@ -104,7 +104,7 @@ def expect_scalar(what: str, got: Any, hint: str = "") -> float:
         fail(_with_hint(f"{what} should be a number, but it is {describe(got)}.", hint))
     if isinstance(got, (numbers.Real, np.floating, np.integer)):
         return float(got)
-    if isinstance(got, torch.Tensor) and got.numel() == 1 and not got.is_complex():
+    if isinstance(got, torch.Tensor) and got.numel() == 1 and not got.is_complex() and got.dtype != torch.bool:
         return float(got.detach().reshape(-1)[0].to("cpu"))
     if isinstance(got, np.ndarray) and got.size == 1 and got.dtype.kind in "biuf":
         return float(got.reshape(-1)[0])
@@ -114,7 +114,7 @@ def expect_scalar(what: str, got: Any, hint: str = "") -> float:
 def expect_floats(what: str, got: Any, *, length: int | None = None, hint: str = "") -> list[float]:
     """Any sequence of numbers or one-element tensors, as a list of floats."""
     __tracebackhide__ = True
-    if isinstance(got, torch.Tensor) and got.dim() == 1:
+    if isinstance(got, (torch.Tensor, np.ndarray)) and got.ndim == 1:
         got = list(got)
     if not isinstance(got, (list, tuple)):
         fail(_with_hint(f"{what} should be a list of numbers, but it is {describe(got)}.", hint))
@@ -133,6 +133,10 @@ def expect_items(what: str, got: Any, hint: str = "") -> list[Any]:
     if isinstance(got, (list, tuple)):
         return list(got)
     fail(_with_hint(f"{what} should be an iterable such as a generator or a list, but it is {describe(got)}.", hint))
+
+
+def _size(value: Any) -> int:
+    return value.numel() if isinstance(value, torch.Tensor) else int(value.size)
 
 
 def _as_tensor(value: Any) -> torch.Tensor:
@@ -173,7 +177,11 @@ def expect_close(
     float64 so that dtype alone never fails a check.
     """
     __tracebackhide__ = True
-    if isinstance(expected, numbers.Number) or (isinstance(expected, torch.Tensor) and expected.numel() == 1 and not isinstance(got, (torch.Tensor, np.ndarray))):
+    one_number = isinstance(expected, numbers.Real) or (
+        isinstance(expected, torch.Tensor) and expected.numel() == 1 and not expected.is_complex()
+    )
+    if one_number and not (isinstance(got, (torch.Tensor, np.ndarray)) and _size(got) != 1):
+        # a scalar may come back as a number, a 0-d or a one-element tensor
         value = expect_scalar(what, got, hint)
         target = float(expected)
         if not math.isclose(value, target, rel_tol=rtol, abs_tol=atol):

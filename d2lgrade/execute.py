@@ -64,7 +64,9 @@ class NotebookRun:
     def start(self) -> list[CellReport]:
         """Run every cell in order and return what happened to each."""
         self.transport = self.make_transport()
-        self.reports = [self._run_cell(cell) for cell in self.cells]
+        self.reports = []
+        for cell in self.cells:  # appended one by one: a restart replays the good cells so far
+            self.reports.append(self._run_cell(cell))
         return self.reports
 
     def _seed_request(self) -> dict:

@@ -46,7 +46,7 @@ def read_message(fd: int, timeout: float | None = None) -> Any:
     body = _read_exactly(fd, size, deadline, allow_eof=False)
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise FramingError(f"not a JSON message: {exc}") from None
 
 

@@ -97,7 +97,7 @@ def _open(submission: Submission, seed: int) -> OpenSubmission:
     workdir = Path(tempfile.mkdtemp(prefix="d2lgrade-"))
     run = child_run(cells, seed=seed, workdir=workdir)
     reports = run.start()
-    return OpenSubmission(run, nb.top_level_functions(cells), reports, seed, lambda: shutil.rmtree(workdir, ignore_errors=True))
+    return OpenSubmission(run, nb.top_level_definitions(cells), reports, seed, lambda: shutil.rmtree(workdir, ignore_errors=True))
 
 
 def _assemble(submission: Submission, assignment: Assignment, tests: Sequence[TestResult], opened: OpenSubmission | None, seed: int) -> SubmissionResult:

@@ -23,7 +23,7 @@ from typing import Any
 
 from d2lgrade.course import Course, find_course
 from d2lgrade.execute import NotebookRun
-from d2lgrade.notebook import CodeCell, top_level_functions
+from d2lgrade.notebook import CodeCell, top_level_definitions
 from d2lgrade.plugin import OpenSubmission, Target, run_graders
 from d2lgrade.results import share_points
 from d2lgrade.transport import InProcessTransport
@@ -46,7 +46,7 @@ def grade_question(assignment: str, question: str, namespace: MutableMapping[str
         warnings.simplefilter("ignore")
         spec = find_course().assignment(assignment)
         history = [source for source in namespace.get("In", []) if isinstance(source, str)]
-        functions = top_level_functions([CodeCell(i, source) for i, source in enumerate(history)])
+        functions = top_level_definitions([CodeCell(i, source) for i, source in enumerate(history)])
         run = NotebookRun([], lambda: InProcessTransport(namespace), seed=seed)
         opened = OpenSubmission(run, functions, [], seed)
         tests, _ = run_graders(

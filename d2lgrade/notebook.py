@@ -18,7 +18,7 @@ __all__ = [
     "is_test_cell",
     "load_notebook",
     "python_source",
-    "top_level_functions",
+    "top_level_definitions",
 ]
 
 #: Largest notebook file accepted, in bytes.
@@ -80,7 +80,7 @@ def load_notebook(path: Path) -> nbformat.NotebookNode:
         raise NotebookError(f"{path.name} is not a valid notebook: {exc.message}") from None
     language = notebook.metadata.get("kernelspec", {}).get("language", "python")
     if language != "python":
-        raise NotebookError(f"{path.name} uses a {language} kernel; this assignment needs Python")
+        raise NotebookError(f"{path.name} uses the {language} kernel; this assignment needs Python")
     return notebook
 
 
@@ -129,9 +129,11 @@ def python_source(cell_source: str) -> str:
     return TransformerManager().transform_cell(cell_source)
 
 
-def top_level_functions(cells: list[CodeCell]) -> dict[str, ast.FunctionDef | ast.ClassDef]:
-    """The last top-level definition of each function or class name across the cells."""
-    found: dict[str, ast.FunctionDef | ast.ClassDef] = {}
+def top_level_definitions(cells: list[CodeCell]) -> dict[str, ast.AST]:
+    """What each top-level name is bound to last across the cells: its ``def`` or
+    ``class``, or the import or assignment that rebound it, so that rules also see
+    ``from torch.linalg import lstsq as ls`` or ``solve = torch.linalg.solve``."""
+    found: dict[str, ast.AST] = {}
     for cell in cells:
         try:
             tree = ast.parse(python_source(cell.source))
@@ -140,8 +142,17 @@ def top_level_functions(cells: list[CodeCell]) -> dict[str, ast.FunctionDef | as
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 found[node.name] = node
-            else:  # a later rebinding means the def is no longer what runs
-                for target in ast.walk(node):
-                    if isinstance(target, ast.Name) and isinstance(target.ctx, ast.Store):
-                        found.pop(target.id, None)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    found[alias.asname or alias.name.split(".")[0]] = node
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    for name in ast.walk(target):
+                        if isinstance(name, ast.Name):
+                            found[name.id] = node
+            else:  # a loop or with statement rebinding a name: what it holds is unknown
+                for name in ast.walk(node):
+                    if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Store):
+                        found.pop(name.id, None)
     return found

@@ -64,7 +64,7 @@ def _definition(student, name: str) -> list[ast.AST]:
     __tracebackhide__ = True
     nodes = reachable(name, student.definitions())
     if not nodes:
-        fail(f"Could not find a top-level `def {name}(...)` in your notebook, so its rules cannot be checked; define it with def.")
+        fail(f"Could not find `{name}` defined at the top level of your notebook, so its rules cannot be checked; define it with def.")
     return nodes
 
 

@@ -188,11 +188,12 @@ class Student:
 
     # ----------------------------------------------------------- reading source
     def definition(self, name: str) -> ast.AST | None:
-        """The top-level ``def``/``class`` of ``name`` in the submission, parsed, never run."""
+        """What ``name`` is bound to at the top level of the submission (a def, class,
+        import or assignment), parsed, never run."""
         return self._functions.get(name)
 
     def definitions(self) -> Mapping[str, ast.AST]:
-        """Every top-level ``def``/``class`` of the submission, by name."""
+        """Every top-level binding of the submission, by name."""
         return dict(self._functions)
 
 

@@ -188,8 +188,10 @@ def _tensor_bytes(tensor: torch.Tensor) -> bytes:
 def _encode_tensor(value: torch.Tensor) -> dict:
     # A subclass may lie through __torch_function__; read the plain tensor.
     with torch._C.DisableTorchFunctionSubclass():
-        tensor = value.as_subclass(torch.Tensor) if type(value) is not torch.Tensor else value
-        grad = tensor.grad
+        # Parameters are read as they are (an alias would lose grad and leafness);
+        # other subclasses through torch's own as_subclass, which they cannot override.
+        tensor = value if type(value) in (torch.Tensor, torch.nn.Parameter) else torch.Tensor.as_subclass(value, torch.Tensor)
+        grad = tensor.grad if tensor.is_leaf or tensor.retains_grad else None
         return {
             "$type": "tensor",
             "dtype": str(tensor.dtype).removeprefix("torch."),
@@ -206,7 +208,7 @@ def _encode_tensor(value: torch.Tensor) -> dict:
 def _encode_array(value: np.ndarray) -> dict:
     if value.dtype.kind not in "biufc":
         return _opaque(value)
-    array = np.ascontiguousarray(value)
+    array = np.asarray(value, order="C")  # ascontiguousarray would turn 0-d into 1-d
     return {
         "$type": "ndarray",
         "dtype": array.dtype.name,
@@ -228,19 +230,22 @@ def _encode_module(module: torch.nn.Module) -> dict:
 
 def _encode_iterator(iterator: Iterator, depth: int) -> dict:
     items, exhausted = [], False
-    for _ in range(MAX_ITEMS):
+    for _ in range(MAX_ITEMS + 1):  # one more, to tell "exactly MAX_ITEMS" from "more"
         try:
-            items.append(encode(next(iterator), depth=depth + 1))
+            item = next(iterator)
         except StopIteration:
             exhausted = True
             break
+        if len(items) == MAX_ITEMS:
+            break
+        items.append(encode(item, depth=depth + 1))
     return {"$type": "iterator", "type": _type_name(iterator), "items": items, "exhausted": exhausted}
 
 
 # ----------------------------------------------------------------- decoding
 
 
-def decode(data: Any, *, run_code: Callable[[Code], Any] | None = None) -> Any:
+def decode(data: Any, *, run_code: Callable[[Code], Any] | None = None, _depth: int = 0) -> Any:
     """Rebuild a value from wire data, checking every field.
 
     ``run_code`` turns a ``code`` value into the value it builds; without it
@@ -252,19 +257,23 @@ def decode(data: Any, *, run_code: Callable[[Code], Any] | None = None) -> Any:
         return data
     if isinstance(data, float):
         return data
+    if _depth > 4 * MAX_DEPTH:
+        raise WireError("value nested too deeply")
     if isinstance(data, list):
-        return [decode(item, run_code=run_code) for item in data]
+        return [decode(item, run_code=run_code, _depth=_depth + 1) for item in data]
     if not isinstance(data, dict):
         raise WireError(f"unexpected JSON value of type {type(data).__name__}")
     tag = data.get("$type")
     decoder = _DECODERS.get(tag)
     if decoder is None:
         raise WireError(f"unknown wire type {tag!r}")
+    if tag == "code":  # errors from the student's code inside it are the student's, not the wire's
+        return _decode_code(data, run_code)
     try:
         return decoder(data, run_code)
     except WireError:
         raise
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, ArithmeticError) as exc:
         raise WireError(f"malformed {tag} value: {type(exc).__name__}: {exc}") from None
 
 
@@ -345,8 +354,10 @@ def _decode_module(data: dict, run_code=None) -> ModuleInfo:
 def _decode_code(data: dict, run_code=None) -> Any:
     if run_code is None:
         raise WireError("code values are only accepted on the student's side")
+    if not isinstance(data.get("inputs"), dict) or not isinstance(data.get("source"), str):
+        raise WireError("malformed code value")
     inputs = {str(k): decode(v, run_code=run_code) for k, v in data["inputs"].items()}
-    return run_code(Code(str(data["source"]), _optional_str(data.get("result")), inputs))
+    return run_code(Code(data["source"], _optional_str(data.get("result")), inputs))
 
 
 _DECODERS: dict[str, Callable[[dict, Any], Any]] = {

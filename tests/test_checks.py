@@ -1,0 +1,392 @@
+"""Checks fail with a message for the student (expected and got); rules read source with ast."""
+
+import ast
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from d2lgrade import checks, rules, wire
+from d2lgrade.checks import expect, expect_close, expect_floats, expect_items, expect_scalar, expect_tensor
+
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+Failed = pytest.fail.Exception
+
+
+def failure(check, *args, **kwargs) -> str:
+    """The message ``check`` fails with; the test fails if it passes instead."""
+    with pytest.raises(Failed) as caught:
+        check(*args, **kwargs)
+    assert caught.value.pytrace is False, "grader code must never be shown"
+    return caught.value.msg
+
+
+# ------------------------------------------------------------------ fail, expect, describe
+
+
+def test_fail_hides_the_traceback():
+    assert failure(checks.fail, "plain words") == "plain words"
+
+
+def test_expect_passes_and_fails_with_the_hint():
+    expect(True, "never shown")
+    assert failure(expect, False, "`f` is wrong.", "Try again.") == "`f` is wrong. Try again."
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (torch.zeros(2, 3), "a float32 tensor of shape (2, 3) on cpu"),
+        (np.zeros(4), "a numpy array of shape (4,)"),
+        (wire.Opaque("torch.utils.data.dataloader.DataLoader", "<...>"), "an object of type DataLoader"),
+        (wire.ModuleInfo("torch.nn.modules.linear.Linear", (), {}, {}, True), "a module of type Linear"),
+        (wire.Iterated("builtins.generator", (1, 2), True), "an iterator that yielded 2 items"),
+        (None, "None"),
+        ((1, 2), "a tuple of 2 items"),
+        (2.5, "float 2.5"),
+    ],
+)
+def test_describe(value, words):
+    assert checks.describe(value) == words
+
+
+# ------------------------------------------------------------------ expect_tensor
+
+
+def test_expect_tensor_passes_and_returns_the_tensor():
+    x = torch.ones(2, 3, dtype=torch.float64)
+    assert expect_tensor("`f(x)`", x, shape=(2, 3), dtype=torch.float64, device="cpu") is x
+
+
+@pytest.mark.parametrize(
+    ("got", "options", "words"),
+    [
+        ([1.0, 2.0], {}, "`f(x)` should be a tensor, but it is a list of 2 items."),
+        (torch.ones(2), {"shape": (2, 1)}, "`f(x)` should have shape (2, 1), but it has shape (2,)."),
+        (torch.ones(2), {"dtype": torch.float64}, "`f(x)` should have dtype torch.float64, but it has dtype torch.float32."),
+        (torch.ones(2), {"device": "cuda"}, "`f(x)` should be on the cuda device like its inputs, but it is on cpu."),
+    ],
+    ids=["not a tensor", "shape", "dtype", "device"],
+)
+def test_expect_tensor_fails_naming_expected_and_got(got, options, words):
+    assert failure(expect_tensor, "`f(x)`", got, **options).startswith(words)
+
+
+def test_expect_tensor_adds_the_hint():
+    assert failure(expect_tensor, "`w`", None, hint="Return w.").endswith("but it is None. Return w.")
+
+
+# ------------------------------------------------------------------ expect_scalar
+
+
+@pytest.mark.parametrize(
+    ("got", "expected"),
+    [
+        (2.5, 2.5),
+        (2, 2.0),
+        (np.float32(2.5), 2.5),
+        (np.float64(-2.5), -2.5),
+        (np.int64(2), 2.0),
+        (torch.tensor(2.5), 2.5),
+        (torch.tensor([2.5]), 2.5),
+        (torch.tensor([[3.5]], dtype=torch.float64), 3.5),
+        (torch.tensor([7]), 7.0),
+        (np.array([2.5]), 2.5),
+    ],
+    ids=["float", "int", "np.float32", "np.float64", "np.int64", "0-d tensor", "1-element tensor",
+         "1x1 tensor", "int tensor", "1-element array"],
+)
+def test_expect_scalar_accepts_any_single_number(got, expected):
+    value = expect_scalar("`b`", got)
+    assert type(value) is float
+    assert value == expected
+
+
+def test_expect_scalar_reads_a_tensor_that_requires_grad():
+    assert expect_scalar("`loss`", torch.tensor(1.5, requires_grad=True) * 2) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("got", "words"),
+    [
+        (True, "`b` should be a number, but it is bool True."),
+        (np.True_, "`b` should be a single number"),
+        (torch.ones(2), "`b` should be a single number, but it is a float32 tensor of shape (2,) on cpu."),
+        (torch.ones(0), "`b` should be a single number, but it is a float32 tensor of shape (0,) on cpu."),
+        (np.ones(3), "`b` should be a single number, but it is a numpy array of shape (3,)."),
+        ([2.5], "`b` should be a single number, but it is a list of 1 items."),
+        ("2.5", "`b` should be a single number, but it is str '2.5'."),
+        (None, "`b` should be a single number, but it is None."),
+        (1 + 2j, "`b` should be a single number, but it is complex (1+2j)."),
+    ],
+    ids=["bool", "numpy bool", "2 elements", "empty", "array", "list", "str", "None", "complex"],
+)
+def test_expect_scalar_refuses(got, words):
+    assert failure(expect_scalar, "`b`", got).startswith(words)
+
+
+# ------------------------------------------------------------------ expect_floats
+
+
+def test_expect_floats_accepts_numbers_and_one_element_tensors():
+    got = [1, 2.5, np.float32(3.0), torch.tensor(4.0), torch.tensor([5.0])]
+    assert expect_floats("`train(...)`", got, length=5) == [1.0, 2.5, 3.0, 4.0, 5.0]
+    assert expect_floats("`train(...)`", (1.0, 2.0)) == [1.0, 2.0]
+    assert expect_floats("`train(...)`", torch.tensor([0.5, 0.25])) == [0.5, 0.25]
+
+
+@pytest.mark.parametrize(
+    ("got", "options", "words"),
+    [
+        (0.5, {}, "`train(...)` should be a list of numbers, but it is float 0.5."),
+        (torch.ones(2, 2), {}, "`train(...)` should be a list of numbers, but it is a float32 tensor of shape (2, 2)"),
+        ([0.5, 0.4], {"length": 3}, "`train(...)` should have 3 entries, but it has 2."),
+        ([0.5, torch.ones(2)], {}, "entry 1 of `train(...)` should be a single number"),
+        ([0.5, None], {}, "entry 1 of `train(...)` should be a single number, but it is None."),
+    ],
+    ids=["a number", "2-d tensor", "length", "a bigger tensor inside", "None inside"],
+)
+def test_expect_floats_refuses(got, options, words):
+    assert failure(expect_floats, "`train(...)`", got, **options).startswith(words)
+
+
+# ------------------------------------------------------------------ expect_items
+
+
+def test_expect_items_reads_a_drained_generator_and_sequences():
+    assert expect_items("`data_iter(...)`", wire.Iterated("builtins.generator", (1, 2), True)) == [1, 2]
+    assert expect_items("`data_iter(...)`", [3]) == [3]
+    assert expect_items("`data_iter(...)`", (4, 5)) == [4, 5]
+
+
+def test_expect_items_refuses_an_endless_iterator():
+    words = failure(expect_items, "`data_iter(...)`", wire.Iterated("builtins.generator", (1,) * 3, False))
+    assert words == f"`data_iter(...)` yielded more than {wire.MAX_ITEMS} items; it should end."
+
+
+@pytest.mark.parametrize(
+    ("got", "kind"),
+    [
+        (wire.Opaque("torch.utils.data.dataloader.DataLoader", "<...>"), "an object of type DataLoader"),
+        (torch.ones(3), "a float32 tensor of shape (3,) on cpu"),
+        (None, "None"),
+    ],
+    ids=["opaque", "tensor", "None"],
+)
+def test_expect_items_refuses_other_values(got, kind):
+    words = failure(expect_items, "`data_iter(...)`", got, hint="Use yield.")
+    assert words == f"`data_iter(...)` should be an iterable such as a generator or a list, but it is {kind}. Use yield."
+
+
+# ------------------------------------------------------------------ expect_close
+
+
+@pytest.mark.parametrize(
+    ("got", "expected"),
+    [
+        (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0 + 1e-6])),
+        (torch.tensor([1.0, 2.0], dtype=torch.float32), torch.tensor([1.0, 2.0], dtype=torch.float64)),
+        (np.array([[1.0, 2.0]]), torch.tensor([[1.0, 2.0]])),
+        (torch.tensor([float("nan"), 1.0]), torch.tensor([float("nan"), 1.0])),
+        (torch.tensor(2.0), 2.0),
+        (3, 3.0),
+        (torch.tensor([0.5]), 0.5),
+        (2.0, torch.tensor([2.0])),
+        (torch.tensor([1 + 1j]), torch.tensor([1 + 1j])),
+    ],
+    ids=["within rtol", "dtype ignored", "array vs tensor", "nan equals nan", "0-d vs number", "int vs float",
+         "1-element vs number", "number vs 1-element", "complex"],
+)
+def test_expect_close_passes(got, expected):
+    expect_close("`f(x)`", got, expected)
+
+
+def test_expect_close_mismatch_table():
+    words = failure(expect_close, "`f(x)`", torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.tensor([1.0, 2.0, 30.0, 4.0]), hint="Check the sign.")
+    assert words.splitlines() == [
+        "`f(x)` has wrong values. Check the sign.",
+        "Mismatched elements: 1 / 4; largest difference 27.",
+        "Index | Got | Expected",
+        "(2,) | 3 | 30",
+    ]
+
+
+def test_expect_close_table_is_capped_and_sorted_by_difference():
+    got = torch.arange(20.0).reshape(4, 5)
+    words = failure(expect_close, "`f(x)`", got, torch.zeros(4, 5))
+    lines = words.splitlines()
+    assert lines[1] == "Mismatched elements: 19 / 20; largest difference 19."
+    rows = lines[3:]
+    assert len(rows) == checks.TABLE_ROWS
+    assert rows[0] == "(3, 4) | 19 | 0"
+    assert rows[-1] == "(3, 0) | 15 | 0"
+
+
+def test_expect_close_a_nan_where_a_number_belongs_is_a_mismatch():
+    words = failure(expect_close, "`f(x)`", torch.tensor([float("nan"), 1.0]), torch.tensor([0.0, 1.0]))
+    assert "Mismatched elements: 1 / 2" in words
+    assert "(0,) | nan | 0" in words
+
+
+def test_expect_close_shape_mismatch_says_both_shapes():
+    words = failure(expect_close, "`squared_loss(y_hat, y)`", torch.zeros(4, 4), torch.zeros(4, 1), hint="Reshape y like y_hat.")
+    assert words == "`squared_loss(y_hat, y)` should have shape (4, 1), but it has shape (4, 4). Reshape y like y_hat."
+
+
+def test_expect_close_scalar_mismatch_says_both_values():
+    assert failure(expect_close, "`best_constant(x)`", 3.0, 2.0) == "`best_constant(x)` should be 2, but it is 3."
+
+
+def test_expect_close_refuses_something_that_is_not_a_tensor():
+    words = failure(expect_close, "`linreg(X, w, b)`", [1.0, 2.0], torch.tensor([1.0, 2.0]))
+    assert words == "`linreg(X, w, b)` should be a tensor, but it is a list of 2 items."
+
+
+def test_expect_close_respects_tolerances():
+    expect_close("`f`", torch.tensor([1.0]), torch.tensor([1.05]), rtol=0.1)
+    failure(expect_close, "`f`", torch.tensor([1.0]), torch.tensor([1.05]), rtol=0.01)
+
+
+@pytest.mark.cuda
+@cuda_only
+def test_checks_read_cuda_values():
+    got = torch.tensor([1.0, 2.0], device="cuda")
+    expect_tensor("`f(x)`", got, shape=(2,), device="cuda")
+    expect_close("`f(x)`", got, torch.tensor([1.0, 2.0]))
+    assert expect_scalar("`b`", torch.tensor([2.5], device="cuda")) == 2.5
+    assert expect_floats("`l`", got) == [1.0, 2.0]
+    words = failure(expect_close, "`f(x)`", got, torch.tensor([1.0, 5.0]))
+    assert "(1,) | 2 | 5" in words
+    assert failure(expect_tensor, "`f(x)`", got, device="cpu").startswith("`f(x)` should be on the cpu device")
+
+
+# ------------------------------------------------------------------ rules
+
+
+def definitions(source: str) -> dict[str, ast.AST]:
+    from d2lgrade.notebook import CodeCell, top_level_definitions
+
+    return top_level_definitions([CodeCell(0, textwrap.dedent(source))])
+
+
+class FakeStudent:
+    """Just what the rules read: the submission's top-level definitions."""
+
+    def __init__(self, source: str) -> None:
+        self._definitions = definitions(source)
+
+    def definitions(self):
+        return dict(self._definitions)
+
+
+THROUGH_HELPERS = """
+import torch
+
+def fit(current, voltage):
+    return _solve(current, voltage)
+
+def _solve(x, y):
+    A = torch.stack([x, torch.ones_like(x)], dim=1)
+    return _lstsq(A, y)
+
+def _lstsq(A, y):
+    return torch.linalg.lstsq(A, y[:, None]).solution
+
+def unrelated():
+    return torch.linalg.inv(torch.eye(2))
+
+def recursive(n):
+    return recursive(n - 1) if n else fit(1, 2)
+"""
+
+
+def test_reachable_follows_helpers_transitively():
+    defs = definitions(THROUGH_HELPERS)
+    assert {getattr(node, "name", "import") for node in rules.reachable("fit", defs)} == {"fit", "_solve", "_lstsq", "import"}
+    assert rules.reachable("fit", defs)[0].name == "fit"
+
+
+def test_reachable_survives_recursion_and_unknown_names():
+    defs = definitions(THROUGH_HELPERS)
+    assert {getattr(node, "name", "import") for node in rules.reachable("recursive", defs)} == {"recursive", "fit", "_solve", "_lstsq", "import"}
+    assert rules.reachable("nowhere", defs) == []
+
+
+def test_called_names_through_helpers():
+    names = rules.called_names(rules.reachable("fit", definitions(THROUGH_HELPERS)))
+    assert {"torch.linalg.lstsq", "lstsq", "torch.stack", "ones_like", "_solve", "_lstsq"} <= names
+    assert "inv" not in names  # only in a function that fit never reaches
+
+
+def test_a_variable_named_inv_is_not_flagged():
+    source = """
+    def fit(x, y):
+        inv = 1.0 / x.var()
+        lstsq_done = False
+        return (inv * (x * y).mean(), lstsq_done)
+    """
+    names = rules.called_names(rules.reachable("fit", definitions(source)))
+    assert "inv" not in names
+    assert "lstsq_done" not in names
+    rules.expect_no_calls(FakeStudent(source), "fit", {"inv", "lstsq", "solve"}, hint="Use autograd.")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "from torch.linalg import lstsq\n    return lstsq(A, y)",
+        "from torch.linalg import lstsq as ls\n    return ls(A, y)",
+        "import torch.linalg as la\n    return la.lstsq(A, y)",
+        "return torch.linalg.lstsq(A, y)",
+    ],
+    ids=["from import", "from import as", "module alias", "attribute"],
+)
+def test_imported_solver_is_flagged(body):
+    source = f"import torch\ndef fit(A, y):\n    {body}\n"
+    with pytest.raises(Failed) as caught:
+        rules.expect_no_calls(FakeStudent(source), "fit", {"lstsq"}, hint="Fit with gradient descent.")
+    assert caught.value.msg == "`fit` uses lstsq, which this exercise does not allow. Fit with gradient descent."
+
+
+def test_obfuscated_calls_are_flagged():
+    source = "def fit(A, y):\n    return getattr(__import__('torch').linalg, 'lst' + 'sq')(A, y)\n"
+    words = failure(rules.expect_no_calls, FakeStudent(source), "fit", {"lstsq"}, hint="")
+    assert "__import__" in words and "getattr" in words
+
+
+def test_expect_calls_finds_autograd_in_a_helper():
+    source = """
+    def fit(x, y):
+        return _step(x, y)
+    def _step(x, y):
+        loss = ((x - y) ** 2).sum()
+        loss.backward()
+    """
+    rules.expect_calls(FakeStudent(source), "fit", {"backward", "grad"}, hint="")
+    words = failure(rules.expect_calls, FakeStudent("def fit(x, y):\n    return x\n"), "fit", {"backward", "grad"}, hint="Use autograd.")
+    assert words == "`fit` does not use backward or grad. Use autograd."
+
+
+def test_loop_rules():
+    loop = FakeStudent("def add_loop(a, b):\n    return [x + y for x, y in zip(a, b)]\n")
+    plain = FakeStudent("def add_vectorized(a, b):\n    return a + b\n")
+    rules.expect_loop(loop, "add_loop", hint="")
+    rules.expect_no_loop(plain, "add_vectorized", hint="")
+    assert failure(rules.expect_loop, plain, "add_vectorized", hint="Loop.") == "`add_vectorized` has no Python loop. Loop."
+    assert failure(rules.expect_no_loop, loop, "add_loop", hint="No loop.") == "`add_loop` uses a Python loop. No loop."
+
+
+def test_rules_on_a_missing_definition_fail_for_the_student():
+    words = failure(rules.expect_no_loop, FakeStudent("x = 1\n"), "add_vectorized", hint="")
+    assert "Could not find `add_vectorized` defined at the top level" in words
+
+
+
+def test_rules_see_aliases_made_outside_the_function():
+    student = FakeStudent("from torch.linalg import lstsq as ls\nsolve = torch.linalg.solve\ndef fit(I, V):\n    return ls(I, V)\ndef fit2(A, b):\n    return solve(A, b)")
+    with pytest.raises(pytest.fail.Exception, match="lstsq"):
+        rules.expect_no_calls(student, "fit", {"lstsq"}, "")
+    with pytest.raises(pytest.fail.Exception, match="solve"):
+        rules.expect_no_calls(student, "fit2", {"solve"}, "")

@@ -1,0 +1,191 @@
+"""Student code in a real child process (``python -m d2lgrade.child``): answers, hangs, crashes, recovery.
+
+Starting a child costs a couple of seconds (it imports torch), so the tests
+that leave their child usable share one; only the tests that must kill a
+child start their own.
+"""
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from d2lgrade import wire
+from d2lgrade.execute import NotebookRun
+from d2lgrade.notebook import CodeCell
+from d2lgrade.transport import ChildTransport, TransportDied, TransportTimeout
+
+#: Generous for a child's start (importing torch), far below any real limit.
+STARTUP = 60.0
+
+
+def started(workdir: Path) -> ChildTransport:
+    transport = ChildTransport(workdir, startup_timeout=STARTUP)
+    transport.start()
+    return transport
+
+
+def call(transport, name: str, *args, timeout: float = 10.0) -> dict:
+    message = {"op": "call", "name": name, "args": wire.encode_argument(list(args)), "seed": 0}
+    return transport.request(message, timeout=timeout)
+
+
+def run_cell(transport, source: str, timeout: float = 10.0) -> dict:
+    return transport.request({"op": "run_cell", "source": source}, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory) -> Iterator[ChildTransport]:
+    """One started child for the tests that leave it working."""
+    transport = started(tmp_path_factory.mktemp("shared"))
+    yield transport
+    transport.close()
+
+
+@pytest.fixture
+def fresh(tmp_path) -> Iterator[ChildTransport]:
+    """A child of its own, for a test that kills it."""
+    transport = started(tmp_path)
+    yield transport
+    transport.close()
+
+
+# ------------------------------------------------------------------ ChildTransport
+
+
+def test_run_cell_then_call(shared):
+    answer = run_cell(shared, "import torch\ndef double(x):\n    return x * 2")
+    assert answer["status"] == "ok", answer
+    answer = call(shared, "double", torch.arange(3.0))
+    assert answer["status"] == "ok"
+    assert torch.equal(wire.decode(answer["value"]), torch.tensor([0.0, 2.0, 4.0]))
+
+
+def test_child_works_in_its_folder(shared):
+    run_cell(shared, "import os\ndef where():\n    return os.getcwd()")
+    assert Path(wire.decode(call(shared, "where")["value"])).resolve() == shared.workdir.resolve()
+
+
+def test_cell_output_and_errors_come_back_as_data(shared):
+    answer = run_cell(shared, "print('from a cell')\n1 / 0")
+    assert answer["status"] == "raised"
+    assert answer["error"]["ename"] == "ZeroDivisionError"
+    assert answer["stdout"].startswith("from a cell")
+
+
+def test_magics_run_in_cells(shared):
+    answer = run_cell(shared, "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])")
+    assert answer["status"] == "ok", answer
+
+
+def test_writing_to_the_real_stdout_does_not_break_the_pipe(shared):
+    answer = run_cell(shared, "import os\nos.write(1, b'garbage on fd 1')\nos.write(2, b'and fd 2')")
+    assert answer["status"] == "ok"
+    assert call(shared, "double", 2)["status"] == "ok"
+    assert "garbage on fd 1" in (shared.workdir / "output.log").read_text()
+
+
+def test_call_that_loops_forever_times_out_and_the_process_is_gone(fresh):
+    run_cell(fresh, "def spin():\n    while True:\n        pass")
+    process = fresh.process
+    limit = 1.0
+    started_at = time.monotonic()
+    with pytest.raises(TransportTimeout):
+        call(fresh, "spin", timeout=limit)
+    assert time.monotonic() - started_at < limit + 2.0
+    assert fresh.process is None
+    assert process.poll() is not None  # killed and reaped
+
+
+def test_os_exit_inside_a_call_is_a_died_transport(fresh):
+    run_cell(fresh, "import os\ndef leave():\n    os._exit(3)")
+    process = fresh.process
+    with pytest.raises(TransportDied, match="exited \\(status 3\\)"):
+        call(fresh, "leave")
+    assert process.poll() == 3
+    assert fresh.process is None  # the next request would start a fresh child
+
+
+# ------------------------------------------------------------------ NotebookRun
+
+CELLS = [
+    CodeCell(0, "import os\ndef inc(x):\n    return x + 1\ndef crash():\n    os._exit(1)"),
+    CodeCell(2, "raise ValueError('a broken cell')"),
+    CodeCell(5, "LATER = inc(41)\ndef later():\n    return LATER"),
+]
+
+
+def notebook_run(cells, workdir: Path) -> NotebookRun:
+    run = NotebookRun(cells, lambda: started(workdir), seed=3, cell_timeout=1.0)
+    run.start()
+    return run
+
+
+@pytest.fixture(scope="module")
+def notebook(tmp_path_factory) -> Iterator[NotebookRun]:
+    """A notebook with a good cell, a failing one, and a good one that uses the first."""
+    run = notebook_run(CELLS, tmp_path_factory.mktemp("notebook"))
+    yield run
+    run.close()
+
+
+def test_a_failing_cell_is_recorded_and_the_next_still_runs(notebook):
+    assert [(r.index, r.status) for r in notebook.reports] == [(0, "ok"), (2, "raised"), (5, "ok")]
+    raised = notebook.reports[1]
+    assert (raised.ename, raised.evalue) == ("ValueError", "a broken cell")
+    assert not raised.ok
+    assert wire.decode(call(notebook, "later")["value"]) == 42
+
+
+def test_after_a_call_crashes_the_next_call_works(notebook):
+    with pytest.raises(TransportDied):
+        call(notebook, "crash")
+    answer = call(notebook, "inc", 9)  # a new child, with the good cells replayed
+    assert answer["status"] == "ok", answer
+    assert wire.decode(answer["value"]) == 10
+    assert wire.decode(call(notebook, "later")["value"]) == 42
+
+
+def test_after_a_call_times_out_the_next_call_works(notebook):
+    run_cell(notebook, "def spin():\n    while True:\n        pass")
+    with pytest.raises(TransportTimeout):
+        call(notebook, "spin", timeout=0.5)
+    answer = call(notebook, "inc", 1)
+    assert answer["status"] == "ok", answer
+    assert call(notebook, "spin") == {"status": "missing"}  # only the notebook's good cells come back
+
+
+HANGING = [
+    CodeCell(0, "def inc(x):\n    return x + 1"),
+    CodeCell(3, "while True:\n    pass"),
+    CodeCell(5, "LATER = inc(41)\ndef later():\n    return LATER"),
+]
+
+
+@pytest.fixture(scope="module")
+def hung(tmp_path_factory) -> Iterator[NotebookRun]:
+    """A notebook whose middle cell never ends (stopped after ``cell_timeout``)."""
+    run = notebook_run(HANGING, tmp_path_factory.mktemp("hung"))
+    yield run
+    run.close()
+
+
+def test_a_hanging_cell_is_recorded_as_timeout(hung):
+    assert [r.status for r in hung.reports][:2] == ["ok", "timeout"]
+    assert hung.reports[1].ename == "Timeout"
+    assert "1 s" in hung.reports[1].evalue
+
+
+def test_cells_after_a_hanging_one_run_with_the_cells_before_it(hung):
+    assert hung.reports[2].status == "ok", hung.reports[2]
+    answer = call(hung, "later")
+    assert answer["status"] == "ok", answer
+    assert wire.decode(answer["value"]) == 42
+
+
+def test_calls_after_a_hanging_cell_reach_earlier_cells(hung):
+    answer = call(hung, "inc", 1)
+    assert answer["status"] == "ok", answer
+    assert wire.decode(answer["value"]) == 2
