@@ -1,0 +1,5 @@
+# question: get_grads
+# why: returns the bias parameter itself instead of its gradient
+def get_grads(net):
+    """Return (weight_grad, bias_grad) of the net's nn.Linear layer after the last backward."""
+    return net[0].weight.grad, net[0].bias
