@@ -193,21 +193,31 @@ class Session:
                 build = lambda code: evaluate(code, self.namespace)  # noqa: E731
                 args = wire.decode(request.get("args", []), run_code=build)
                 kwargs = wire.decode(request.get("kwargs", {"$type": "dict", "items": []}), run_code=build)
-                value = wire.encode(body(args, kwargs))
-                after = {"args": wire.encode(args), "kwargs": wire.encode(kwargs)}
+                returned = body(args, kwargs)
             except BaseException as exc:  # noqa: B902 - student code may raise anything, SystemExit too
                 if isinstance(exc, KeyboardInterrupt):
                     raise
-                return {
-                    "status": "raised",
-                    "error": describe_exception(exc),
-                    "stdout": output.getvalue(),
-                    "seconds": time.perf_counter() - started,
-                }
+                return self._raised(exc, output, started)
+            try:
+                value = wire.encode(returned)  # drains generators: their errors are the student's
+                after = {"args": wire.encode(args), "kwargs": wire.encode(kwargs)}
+            except wire.IterationError as exc:
+                return self._raised(exc.__cause__, output, started)
+            except Exception as exc:  # the value itself cannot be carried
+                return {"status": "unencodable", "detail": f"{type(exc).__name__}: {exc}"[:MAX_EVALUE]}
         return {
             "status": "ok",
             "value": value,
             **after,
+            "stdout": output.getvalue(),
+            "seconds": time.perf_counter() - started,
+        }
+
+    @staticmethod
+    def _raised(exc: BaseException, output: BoundedText, started: float) -> dict:
+        return {
+            "status": "raised",
+            "error": describe_exception(exc),
             "stdout": output.getvalue(),
             "seconds": time.perf_counter() - started,
         }

@@ -176,6 +176,8 @@ class Student:
         return answer
 
     def _outcome(self, name: str, answer: dict) -> Outcome:
+        if answer.get("status") == "unencodable":
+            raise Unreadable(name, f"it returned a value that cannot be sent back ({answer.get('detail', '')})")
         if answer.get("status") != "ok":
             raise Unreadable(name, f"unexpected answer {answer.get('status')!r}")
         try:

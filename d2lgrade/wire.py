@@ -57,6 +57,10 @@ class WireError(ValueError):
     """A value could not be encoded or decoded."""
 
 
+class IterationError(Exception):
+    """An iterator being drained raised; the original exception is the cause."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Opaque:
     """A value the wire does not carry: its type and a short repr."""
@@ -181,7 +185,8 @@ def _opaque(value: Any) -> dict:
 
 
 def _tensor_bytes(tensor: torch.Tensor) -> bytes:
-    flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+    # clone: a view such as lstsq(...).solution[-1] can keep a stride that view(uint8) refuses
+    flat = tensor.detach().to("cpu").reshape(-1).clone(memory_format=torch.contiguous_format)
     return flat.view(torch.uint8).numpy().tobytes()
 
 
@@ -236,6 +241,8 @@ def _encode_iterator(iterator: Iterator, depth: int) -> dict:
         except StopIteration:
             exhausted = True
             break
+        except Exception as exc:  # the student's generator raised: their error, not the wire's
+            raise IterationError() from exc
         if len(items) == MAX_ITEMS:
             break
         items.append(encode(item, depth=depth + 1))

@@ -301,3 +301,17 @@ def test_bounded_text_keeps_the_first_characters():
     text.write("abc")
     text.write("defgh")
     assert text.getvalue() == "abcde\n[output cut]"
+
+
+def test_a_generator_that_raises_while_drained_is_the_students_error():
+    session = Session({})
+    exec("def gen(n):\n    yield 1\n    raise KeyError('boom')", session.namespace)
+    answer = session.handle({"op": "call", "name": "gen", "args": [3], "kwargs": {"$type": "dict", "items": []}})
+    assert answer["status"] == "raised" and answer["error"]["ename"] == "KeyError"
+
+
+def test_a_value_that_cannot_be_sent_is_reported_as_such():
+    session = Session({})
+    exec("import torch\ndef meta():\n    return torch.empty(3, device='meta')", session.namespace)
+    answer = session.handle({"op": "call", "name": "meta", "args": [], "kwargs": {"$type": "dict", "items": []}})
+    assert answer["status"] == "unencodable" and answer["detail"]

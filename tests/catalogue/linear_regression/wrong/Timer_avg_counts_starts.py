@@ -1,0 +1,32 @@
+# question: Timer
+# why: avg divides the total by the number of starts, not by the number of recorded times
+class Timer:
+    """Record multiple running times."""
+
+    def __init__(self):
+        """Create an empty list of times and start the timer."""
+        self.times = []
+        self.count = 0
+        self.start()
+
+    def start(self):
+        """Start the timer."""
+        self.count += 1
+        self.tik = time.time()
+
+    def stop(self):
+        """Stop the timer, record the elapsed seconds in `times` and return them."""
+        self.times.append(time.time() - self.tik)
+        return self.times[-1]
+
+    def avg(self):
+        """Return the average recorded time."""
+        return sum(self.times) / self.count
+
+    def sum(self):
+        """Return the sum of the recorded times."""
+        return sum(self.times)
+
+    def cumsum(self):
+        """Return the accumulated times as a list."""
+        return np.array(self.times).cumsum().tolist()
