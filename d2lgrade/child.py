@@ -1,8 +1,9 @@
 """The student's side: run notebook cells and answer calls, speaking only the wire format.
 
 This module runs where student code runs: in a child process started by
-``d2lgrade.transport.ChildTransport`` (``python -m d2lgrade.child``), or in
-the student's own kernel under ``nbgrader autograde``. Nothing here decides a
+``d2lgrade.transport.ChildTransport`` (``python -m d2lgrade.child``, or
+forked from ``d2lgrade.zygote``, which then calls ``main``), or in the
+student's own kernel under ``nbgrader autograde``. Nothing here decides a
 grade; it only reports what happened, as plain data.
 """
 

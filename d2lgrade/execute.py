@@ -17,6 +17,7 @@ from typing import Any
 
 from d2lgrade.notebook import CodeCell
 from d2lgrade.transport import ChildTransport, Transport, TransportDied, TransportTimeout
+from d2lgrade.zygote import Zygote
 
 __all__ = ["CellReport", "NotebookRun", "child_run"]
 
@@ -124,12 +125,15 @@ class NotebookRun:
             transport.close()
 
 
-def child_run(cells: Sequence[CodeCell], *, seed: int, workdir: Path | None = None) -> NotebookRun:
-    """A NotebookRun whose code runs in child processes working in a private folder."""
+def child_run(cells: Sequence[CodeCell], *, seed: int, workdir: Path | None = None, zygote: Zygote | None = None) -> NotebookRun:
+    """A NotebookRun whose code runs in child processes working in a private folder.
+
+    With a ``zygote`` the children are forked from it (see ``ChildTransport``).
+    """
     folder = Path(workdir or tempfile.mkdtemp(prefix="d2lgrade-"))
 
     def make_transport() -> ChildTransport:
-        transport = ChildTransport(folder)
+        transport = ChildTransport(folder, zygote=zygote)
         transport.start()
         return transport
 

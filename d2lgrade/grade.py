@@ -16,6 +16,7 @@ from d2lgrade.execute import child_run
 from d2lgrade.plugin import OpenSubmission, Target, run_graders
 from d2lgrade.results import QuestionResult, SubmissionResult, TestResult
 from d2lgrade.student import CALL_TIMEOUT, Reference
+from d2lgrade.zygote import Zygote, ZygoteError
 
 __all__ = ["Submission", "find_submissions", "grade", "load_reference"]
 
@@ -91,11 +92,11 @@ def _seed(submission: Submission, seed: int) -> int:
     return seed if submission.seed is None else submission.seed
 
 
-def _open(submission: Submission, seed: int) -> OpenSubmission:
+def _open(submission: Submission, seed: int, zygote: Zygote | None = None) -> OpenSubmission:
     notebook = nb.load_notebook(submission.path)
     cells = nb.code_cells(notebook)
     workdir = Path(tempfile.mkdtemp(prefix="d2lgrade-"))
-    run = child_run(cells, seed=seed, workdir=workdir)
+    run = child_run(cells, seed=seed, workdir=workdir, zygote=zygote)
     reports = run.start()
     return OpenSubmission(run, nb.top_level_definitions(cells), reports, seed, lambda: shutil.rmtree(workdir, ignore_errors=True))
 
@@ -144,28 +145,40 @@ def grade(
             continue
         groups.setdefault(submission.assignment, []).append(index)
 
-    for name, indexes in groups.items():
-        assignment = course.assignment(name)
-        targets = []
-        for index in indexes:
-            submission = submissions[index]
-            try:
-                nb.load_notebook(submission.path)
-            except nb.NotebookError as exc:
-                done(index, SubmissionResult.from_error(student=submission.student, assignment=name, path=str(submission.path),
-                                                        seed=_seed(submission, seed), error=str(exc), questions=assignment.questions))
+    # One zygote for the whole run: it loads its libraries while the graders are collected, then forks
+    # a child per submission. Without it (it failed to start, or died) children start the slow way.
+    zygote = Zygote() if groups else None
+    if zygote is not None:
+        try:
+            zygote.start(wait=False)
+        except ZygoteError:
+            zygote = None
+    try:
+        for name, indexes in groups.items():
+            assignment = course.assignment(name)
+            targets = []
+            for index in indexes:
+                submission = submissions[index]
+                try:
+                    nb.load_notebook(submission.path)
+                except nb.NotebookError as exc:
+                    done(index, SubmissionResult.from_error(student=submission.student, assignment=name, path=str(submission.path),
+                                                            seed=_seed(submission, seed), error=str(exc), questions=assignment.questions))
+                    continue
+                targets.append(Target(str(index), functools.partial(_open, submission, _seed(submission, seed), zygote)))
+            if not targets:
                 continue
-            targets.append(Target(str(index), functools.partial(_open, submission, _seed(submission, seed))))
-        if not targets:
-            continue
-        reference = load_reference(assignment)
+            reference = load_reference(assignment)
 
-        def finished(key: str, found: list[TestResult], opened: OpenSubmission | None) -> None:
-            submission = submissions[int(key)]
-            done(int(key), _assemble(submission, assignment, found, opened, _seed(submission, seed)))
+            def finished(key: str, found: list[TestResult], opened: OpenSubmission | None) -> None:
+                submission = submissions[int(key)]
+                done(int(key), _assemble(submission, assignment, found, opened, _seed(submission, seed)))
 
-        tests, opened = run_graders(assignment, targets, reference=reference, questions=questions, public_only=public_only, on_done=finished, call_timeout=call_timeout)
-        for key, found in tests.items():
-            if int(key) not in results:  # its notebook never opened, so on_done was not called
-                finished(key, found, opened.get(key))
+            tests, opened = run_graders(assignment, targets, reference=reference, questions=questions, public_only=public_only, on_done=finished, call_timeout=call_timeout)
+            for key, found in tests.items():
+                if int(key) not in results:  # its notebook never opened, so on_done was not called
+                    finished(key, found, opened.get(key))
+    finally:
+        if zygote is not None:
+            zygote.close()
     return [results[i] for i in sorted(results)]

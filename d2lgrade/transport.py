@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from d2lgrade.child import Session
 from d2lgrade.framing import FramingError, ReadTimeout, read_message, write_message
+from d2lgrade.zygote import Zygote, ZygoteError
 
 __all__ = ["ChildTransport", "InProcessTransport", "Transport", "TransportDied", "TransportTimeout"]
 
@@ -93,33 +94,55 @@ class InProcessTransport:
 
 
 class ChildTransport:
-    """Student code in a child process (``python -m d2lgrade.child``) working in ``workdir``."""
+    """Student code in a child process (``python -m d2lgrade.child``) working in ``workdir``.
 
-    def __init__(self, workdir: Path, *, startup_timeout: float = 120.0) -> None:
+    With a ``zygote`` (``d2lgrade.zygote.Zygote``) the child is forked from it
+    instead of started afresh; when the zygote is gone, it is started afresh after all.
+    """
+
+    def __init__(self, workdir: Path, *, startup_timeout: float = 120.0, zygote: Zygote | None = None) -> None:
         self.workdir = Path(workdir)
         self.startup_timeout = startup_timeout
+        self.zygote = zygote
         self.process: subprocess.Popen | None = None
+        """the child, when it was started without the zygote"""
+        self.pid: int | None = None
+        """the child's pid, which is also its process group, while it runs"""
+        self._fds: tuple[int, int] | None = None
+        """(requests to the child, answers from it) while it runs"""
 
     def start(self) -> None:
-        env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "d2lgrade.child"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            cwd=self.workdir,
-            env=env,
-            start_new_session=True,
-        )
+        forked = None
+        if self.zygote is not None:
+            try:
+                forked = self.zygote.spawn(self.workdir)
+            except ZygoteError:
+                pass  # the zygote said why once; start this child the slow way
+        if forked is not None:
+            self.pid, to_child, from_child = forked
+            self._fds = (to_child, from_child)
+        else:
+            env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "d2lgrade.child"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                cwd=self.workdir,
+                env=env,
+                start_new_session=True,
+            )
+            self.pid = self.process.pid
+            self._fds = (self.process.stdin.fileno(), self.process.stdout.fileno())
         hello = self._receive(self.startup_timeout)
         if hello.get("status") != "ready":
             raise TransportDied("the student's process did not start")
 
     def request(self, message: Mapping[str, Any], *, timeout: float) -> dict:
-        if self.process is None:
+        if self._fds is None:
             self.start()
         try:
-            write_message(self.process.stdin.fileno(), message)
+            write_message(self._fds[0], message)
         except (BrokenPipeError, FramingError, OSError) as exc:
             self.close()
             raise TransportDied(f"could not reach the student's process: {exc}") from None
@@ -127,7 +150,7 @@ class ChildTransport:
 
     def _receive(self, timeout: float) -> dict:
         try:
-            answer = read_message(self.process.stdout.fileno(), timeout)
+            answer = read_message(self._fds[1], timeout)
         except ReadTimeout:
             self.close()
             raise TransportTimeout(f"no answer within {timeout:g} s") from None
@@ -135,24 +158,32 @@ class ChildTransport:
             self.close()
             raise TransportDied(f"the student's process broke the protocol: {exc}") from None
         if answer is None:
+            forked = self.process is None
             code = self.close()
-            raise TransportDied(_exit_description(code))
+            raise TransportDied("the student's process ended unexpectedly" if forked else _exit_description(code))
         if not isinstance(answer, dict):
             self.close()
             raise TransportDied("the student's process sent something that is not an answer")
         return answer
 
     def close(self) -> int | None:
-        """Stop the child and everything it started; return its exit status."""
-        process, self.process = self.process, None
-        if process is None:
+        """Stop the child and everything it started; return its exit status (None for a forked child,
+        which the zygote reaps)."""
+        process, pid, fds = self.process, self.pid, self._fds
+        self.process = self.pid = self._fds = None
+        if pid is None:
             return None
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        for stream in (process.stdin, process.stdout):
+            os.killpg(pid, signal.SIGKILL)
+        if process is not None:
+            for stream in (process.stdin, process.stdout):
+                with contextlib.suppress(OSError):
+                    stream.close()
+            return process.wait()
+        for fd in fds:
             with contextlib.suppress(OSError):
-                stream.close()
-        return process.wait()
+                os.close(fd)
+        return None
 
 
 def _exit_description(code: int | None) -> str:

@@ -1,0 +1,403 @@
+"""A fork server for student processes: import the heavy libraries once, fork a child per submission.
+
+Starting ``python -m d2lgrade.child`` imports torch, numpy, matplotlib,
+IPython and d2l, which takes seconds. The zygote (``python -m
+d2lgrade.zygote``) imports them once and then forks a child for each spawn
+request, in milliseconds. It never initialises CUDA, so a child may still
+do so for itself.
+
+The grading process and the zygote share a UNIX ``SOCK_SEQPACKET`` socket
+pair, made by the grading process and passed to the zygote as an inherited
+descriptor. A spawn request is one packet: a JSON header
+(``{"cwd": folder}``) with two descriptors attached, the read end of the
+child's request pipe and the write end of its response pipe. The zygote
+forks; the child starts a new session, moves into the folder, puts the two
+pipe ends on descriptors 0 and 1, closes every other descriptor it
+inherited, and runs ``d2lgrade.child.main`` exactly as a freshly started
+child would. The zygote answers ``{"pid": pid}``. It reaps its children as
+they exit, and when its socket closes (the grading process went away) it
+kills the children still running and exits.
+
+Nothing from a student's process ever reaches the zygote: the pipes go
+straight between the grading process and the child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+__all__ = ["Zygote", "ZygoteError"]
+
+log = logging.getLogger(__name__)
+
+#: Bytes of one control packet, more than any header or answer needs.
+_PACKET = 64 * 1024
+#: Seconds the zygote may take to answer one spawn request.
+SPAWN_TIMEOUT = 30.0
+#: Environment of the zygote and so of every child (as for a child started without one).
+CHILD_ENV = {"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+class ZygoteError(RuntimeError):
+    """The zygote could not start, or is gone: start student processes another way."""
+
+
+# ====================================================================== the trusted side
+
+
+class Zygote:
+    """The grading process's handle on one zygote process.
+
+    ``start()`` launches it; ``spawn(workdir)`` forks a child working in
+    ``workdir`` and returns ``(pid, to_child_fd, from_child_fd)``, the caller
+    owning both descriptors and the child (its process group is ``pid``);
+    ``close()`` ends the zygote and any child it still has. Calls are
+    serialised by a lock.
+    """
+
+    def __init__(self, *, startup_timeout: float = 120.0, spawn_timeout: float = SPAWN_TIMEOUT) -> None:
+        self.startup_timeout = startup_timeout
+        self.spawn_timeout = spawn_timeout
+        self.process: subprocess.Popen | None = None
+        self.info: dict | None = None
+        """the zygote's ready message: its pid, and whether CUDA was initialised (it must not be)"""
+        self._socket: socket.socket | None = None
+        self._stderr = None
+        self._deadline = 0.0
+        self._failure: str | None = None
+        self._lock = threading.Lock()
+
+    # -------------------------------------------------------------- life cycle
+    def start(self, *, wait: bool = True) -> None:
+        """Launch the zygote; with ``wait``, return only once it is ready to spawn.
+
+        Without ``wait`` it loads its libraries while the caller does other
+        work, and the first ``spawn`` waits for it.
+        Raises ZygoteError when it cannot start (or, with ``wait``, does not
+        become ready within ``startup_timeout`` seconds).
+        """
+        with self._lock:
+            if self.process is not None or self._failure is not None:
+                raise ZygoteError("this zygote was already started")
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            self._stderr = tempfile.TemporaryFile(prefix="d2lgrade-zygote-")
+            try:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "d2lgrade.zygote", str(theirs.fileno())],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=self._stderr,
+                    pass_fds=(theirs.fileno(),),
+                    env=dict(os.environ, **CHILD_ENV),
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                ours.close()
+                self._fail(f"the zygote could not be launched: {exc}")
+                raise ZygoteError(self._failure) from None
+            finally:
+                theirs.close()
+            self._socket = ours
+            self._deadline = time.monotonic() + self.startup_timeout
+            if wait:
+                self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        """Receive the ready message (the lock is held)."""
+        if self._failure is not None:
+            raise ZygoteError(self._failure)
+        if self.info is not None:
+            return
+        if self.process is None:
+            raise ZygoteError("the zygote was not started")
+        left = self._deadline - time.monotonic()
+        if left <= 0 or not select.select([self._socket], [], [], left)[0]:
+            self._fail(f"the zygote was not ready within {self.startup_timeout:g} s")
+            raise ZygoteError(self._failure)
+        try:
+            hello = json.loads(self._socket.recv(_PACKET) or b"null")
+        except (OSError, ValueError) as exc:
+            hello = f"{exc}"
+        if not isinstance(hello, dict) or hello.get("status") != "ready":
+            self._fail("the zygote did not start" + self._died_because())
+            raise ZygoteError(self._failure)
+        self.info = hello
+
+    def _died_because(self) -> str:
+        """Why the zygote process ended, for an error message (its exit status and last words)."""
+        try:
+            code = self.process.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            return ""
+        said = ""
+        if self._stderr is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._stderr.seek(0)
+                said = self._stderr.read()[-2000:].decode("utf-8", "replace").strip()
+        return f" (exit status {code})" + (f":\n{said}" if said else "")
+
+    def _fail(self, reason: str) -> None:
+        """Remember why the zygote is unusable and stop it (the lock is held)."""
+        if self._failure is None:
+            log.warning("%s; student processes will be started without it", reason)
+        self._failure = self._failure or reason
+        self._shut_down(grace=0.0)
+
+    def close(self) -> None:
+        """End the zygote; it kills the children it still has. Safe to call twice."""
+        with self._lock:
+            self._failure = self._failure or "the zygote was closed"
+            self._shut_down(grace=5.0)
+
+    def _shut_down(self, grace: float) -> None:
+        sock, self._socket = self._socket, None
+        if sock is not None:
+            sock.close()  # the zygote sees the socket close, kills its children and exits
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def __enter__(self) -> Zygote:
+        if self.process is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -------------------------------------------------------------- spawning
+    def spawn(self, workdir: Path) -> tuple[int, int, int]:
+        """Fork a child working in ``workdir``: ``(pid, to_child_fd, from_child_fd)``.
+
+        The child speaks the protocol of ``python -m d2lgrade.child`` on the
+        two descriptors (it first sends its ready message). Raises
+        ZygoteError when the zygote is gone, so the caller can start the child
+        another way.
+        """
+        with self._lock:
+            self._wait_ready()
+            request_read, request_write = os.pipe()
+            response_read, response_write = os.pipe()
+            answer = None
+            try:
+                header = json.dumps({"cwd": os.fspath(Path(workdir).absolute())}).encode()
+                self._socket.settimeout(self.spawn_timeout)
+                socket.send_fds(self._socket, [header], [request_read, response_write], socket.MSG_NOSIGNAL)
+                answer = json.loads(self._socket.recv(_PACKET) or b"null")
+                if not isinstance(answer, dict) or not isinstance(answer.get("pid"), int):
+                    raise ZygoteError(f"the zygote refused to spawn a child: {answer!r}")
+            except (OSError, ValueError, ZygoteError) as exc:
+                os.close(request_write)
+                os.close(response_read)
+                if isinstance(exc, ZygoteError) and isinstance(answer, dict):  # it answered: still alive
+                    raise
+                self._fail("the zygote stopped answering" + (self._died_because() if self.process.poll() is not None else f" ({exc})"))
+                raise ZygoteError(self._failure) from None
+            finally:
+                os.close(request_read)
+                os.close(response_write)
+            return answer["pid"], request_write, response_read
+
+
+# ====================================================================== the zygote process
+
+
+def _preload() -> dict:
+    """Import what every child needs, without touching CUDA; describe the result."""
+    for name, value in CHILD_ENV.items():
+        os.environ.setdefault(name, value)
+    import matplotlib
+    import matplotlib.pyplot  # noqa: F401
+    import matplotlib_inline.backend_inline  # noqa: F401 - what %matplotlib inline loads
+    import numpy  # noqa: F401
+    import torch
+
+    with _no_gpu_probe(torch):
+        from d2l import torch as d2l  # noqa: F401
+    from IPython.core import completer, history, magics, oinspect, pylabtools  # noqa: F401
+    from IPython.core.interactiveshell import InteractiveShell  # noqa: F401
+
+    import d2lgrade.child  # noqa: F401
+    import d2lgrade.framing  # noqa: F401
+    import d2lgrade.wire  # noqa: F401
+
+    return {
+        "cuda_initialized": bool(torch.cuda.is_initialized()),
+        "threads": _thread_names(),
+        "backend": matplotlib.get_backend(),
+    }
+
+
+@contextlib.contextmanager
+def _no_gpu_probe(torch):
+    """Make ``torch.cuda.device_count()`` answer 0 without asking the driver.
+
+    ``from d2l import torch`` evaluates ``d2l.try_all_gpus()`` as a default
+    argument (of ``train_ch13``, chapter 13). Answered for real, that either
+    starts the CUDA runtime, after which no forked child can use CUDA
+    (where NVML is missing), or loads NVML, which leaves a driver thread and
+    a jemalloc thread behind (seen on an H200), and a process with threads
+    is not safe to fork. So in forked children ``train_ch13``'s default
+    ``devices`` is ``[]``; everything else asks torch afresh.
+    """
+    real = torch.cuda.device_count
+    torch.cuda.device_count = lambda: 0
+    try:
+        yield
+    finally:
+        torch.cuda.device_count = real
+
+
+def _thread_names() -> list[str] | None:
+    """The names of this process's threads (forking is only safe with one, bar fork-aware helpers)."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    names = []
+    for task in tasks:
+        with contextlib.suppress(OSError):
+            names.append(Path(f"/proc/self/task/{task}/comm").read_text().strip())
+    return names
+
+
+def _reap(children: set[int]) -> None:
+    """Collect every child that has exited, so none stays a zombie."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        children.discard(pid)
+
+
+def _close_inherited() -> None:
+    """Close every descriptor above 2."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        return
+    for fd in fds:
+        if fd > 2:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _become_child(control: socket.socket, cwd: str, requests: int, responses: int, mask: set) -> None:
+    """In the forked child: detach from the zygote, then serve like ``python -m d2lgrade.child``."""
+    status = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        os.setsid()
+        control.detach()  # closed below with the rest, and never by this object
+        os.chdir(cwd)
+        os.dup2(requests, 0)
+        os.dup2(responses, 1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        _close_inherited()
+        from d2lgrade import child
+
+        child.main()
+        status = 0
+    except BaseException:  # noqa: B902 - whatever happens, never return into the zygote's loop
+        pass
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BaseException):
+                stream.flush()
+        os._exit(status)
+
+
+def _serve(control: socket.socket, children: set[int]) -> None:
+    """Answer spawn requests until the grading process closes its end."""
+    while True:
+        _reap(children)
+        try:
+            data, fds, _flags, _address = socket.recv_fds(control, _PACKET, 2)
+        except ConnectionError:
+            return
+        if not data:
+            return
+        try:
+            header = json.loads(data)
+            if len(fds) != 2 or not isinstance(header, dict) or not isinstance(header.get("cwd"), str):
+                raise ValueError("a spawn request needs a JSON header with 'cwd' and two descriptors")
+            if not os.path.isdir(header["cwd"]):
+                raise ValueError(f"no such folder: {header['cwd']}")
+            # SIGCHLD waits until the pid is recorded, or a child that ends at once would be reaped first
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+            try:
+                pid = os.fork()
+                if pid == 0:
+                    _become_child(control, header["cwd"], fds[0], fds[1], mask)
+                children.add(pid)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            answer = {"pid": pid}
+        except (ValueError, OSError) as exc:
+            answer = {"error": str(exc)}
+        finally:
+            for fd in fds:
+                os.close(fd)
+        try:
+            control.sendall(json.dumps(answer).encode())
+        except OSError:
+            return
+
+
+def _kill_children(children: set[int]) -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for pid in list(children):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in list(children):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or not argv[0].isdigit():
+        sys.exit("usage: python -m d2lgrade.zygote FD  (FD: an inherited SOCK_SEQPACKET UNIX socket)")
+    control = socket.socket(fileno=int(argv[0]))
+    children: set[int] = set()
+    try:
+        info = _preload()
+        gc.collect()
+        gc.freeze()  # children then leave the zygote's objects alone: fewer pages copied, faster collections
+        signal.signal(signal.SIGCHLD, lambda signum, frame: _reap(children))
+        control.sendall(json.dumps({"status": "ready", "pid": os.getpid(), **info}).encode())
+        _serve(control, children)
+    finally:
+        _kill_children(children)
+
+
+if __name__ == "__main__":
+    main()
