@@ -81,6 +81,8 @@ def _batches(student, batch_size, features, labels):
     for batch in batches:
         expect(isinstance(batch, (tuple, list)) and len(batch) == 2,
                "Each item `data_iter` yields should be a pair (X_batch, y_batch).")
+        expect_tensor("each X batch", batch[0])
+        expect_tensor("each y batch", batch[1])
     return outcome, batches
 
 

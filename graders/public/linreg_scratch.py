@@ -18,12 +18,15 @@ TRUE_W = torch.tensor([2.0, -3.4])
 TRUE_B = 4.2
 
 
+def _pair(what, result):
+    expect(isinstance(result, (tuple, list)) and len(result) == 2, f"{what} should return a pair, but it returned {describe(result)}.")
+    return result
+
+
 @question("synthetic_data")
 def test_synthetic_data_shapes(student):
     """synthetic_data returns X of shape (n, len(w)) and y of shape (n, 1)"""
-    result = student.synthetic_data(TRUE_W, TRUE_B, 100)
-    expect(isinstance(result, (tuple, list)) and len(result) == 2, "`synthetic_data` should return a pair (X, y).")
-    X, y = result
+    X, y = _pair("`synthetic_data`", student.synthetic_data(TRUE_W, TRUE_B, 100))
     expect_tensor("X", X, shape=(100, 2), dtype=torch.float32)
     expect_tensor(
         "y", y, shape=(100, 1),
@@ -39,7 +42,8 @@ def test_data_iter_covers_every_example_once(student):
     batches = expect_items("`data_iter(10, features, labels)`", student.data_iter(10, features, labels))
     expect(len(batches) == 10, f"`data_iter(10, ...)` over 100 examples should yield 10 batches, but it yielded {len(batches)}.")
     seen = []
-    for X, y in batches:
+    for batch in batches:
+        X, y = _pair("each batch of `data_iter`", batch)
         expect_tensor("each X batch", X, shape=(10, 1))
         expect_close("each y batch", y, 2 * X, hint="X and y must be shuffled together, with the same indices.")
         seen += X.reshape(-1).tolist()
@@ -49,7 +53,7 @@ def test_data_iter_covers_every_example_once(student):
 @question("init_params")
 def test_init_params_shapes(student):
     """init_params returns w of shape (d, 1) and b of shape (1,), both requiring grad"""
-    w, b = student.init_params(3)
+    w, b = _pair("`init_params(3)`", student.init_params(3))
     expect_tensor("w", w, shape=(3, 1), dtype=torch.float32)
     expect_tensor("b", b, shape=(1,), dtype=torch.float32)
     expect(w.requires_grad and b.requires_grad, "w and b must be created with requires_grad=True so autograd can train them.")
@@ -79,6 +83,7 @@ def test_sgd_small_step(student):
     w = torch.tensor([[1.0], [2.0]], requires_grad=True)
     w.grad = torch.tensor([[10.0], [20.0]])
     outcome = student.call("sgd", [w], 0.1, 10)
+    expect(len(outcome.args[0]) == 1, "`sgd` should update the parameters in the list, not add or remove any.")
     (w_after,) = outcome.args[0]
     expect_close("w after `sgd([w], lr=0.1, batch_size=10)`", w_after, torch.tensor([[0.9], [1.8]]),
                  hint="Update each parameter in place: param -= lr * param.grad / batch_size.")
@@ -103,7 +108,7 @@ def test_fit_resistance_ten_ohm(student):
     """fit_resistance finds a 10 ohm resistor to within 1%"""
     current = torch.linspace(0.1, 2.0, 40)
     voltage = 10.0 * current + 0.3
-    R, offset = student.fit_resistance(current, voltage)
+    R, offset = _pair("`fit_resistance`", student.fit_resistance(current, voltage))
     R = expect_scalar("R", R)
     expect(math.isclose(R, 10.0, rel_tol=0.01), f"R should be about 10 ohm, but `fit_resistance` returned {R:.4g}.")
 

@@ -1,0 +1,13 @@
+# question: train
+# why: reports the loss of the epoch's last minibatch instead of the mean loss over the whole data set
+def train(features, labels, w, b, lr=0.03, num_epochs=3, batch_size=10):
+    """Train (w, b) in place with minibatch SGD; return the mean loss after each epoch."""
+    net, loss = linreg, squared_loss
+    epoch_losses = []
+    for epoch in range(num_epochs):
+        for X, y in data_iter(batch_size, features, labels):
+            l = loss(net(X, w, b), y)
+            l.sum().backward()
+            sgd([w, b], lr, batch_size)
+        epoch_losses.append(float(l.mean()))
+    return epoch_losses
