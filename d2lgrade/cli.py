@@ -22,7 +22,8 @@ def _autograde(args: argparse.Namespace) -> int:
     if not submissions:
         print("no notebooks found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
         return 2
-    print(f"grading {len(submissions)} submission(s) with seed {args.seed}", file=sys.stderr)
+    progress = sys.stderr  # bound now: grading redirects sys.stderr while the graders run
+    print(f"grading {len(submissions)} submission(s) with seed {args.seed}", file=progress)
     results = grade(
         submissions,
         course=course,
@@ -30,7 +31,7 @@ def _autograde(args: argparse.Namespace) -> int:
         questions=set(args.question) if args.question else None,
         public_only=args.public_only,
         call_timeout=args.timeout,
-        on_result=lambda r: print(f"  graded {r.student} ({r.assignment}): {r.score:g}/{r.possible:g}", file=sys.stderr),
+        on_result=lambda r: print(f"  graded {r.student} ({r.assignment}): {r.score:g}/{r.possible:g}", file=progress, flush=True),
     )
     print_table(results)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from d2lgrade.catalogue import discover
 from d2lgrade.course import Course
 from d2lgrade.fill import filled_stub
 from d2lgrade.grade import Submission, grade, load_reference
@@ -16,14 +17,7 @@ from d2lgrade.nbgrader import grade_question
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = Course(ROOT)
-CATALOGUE = ROOT / "tests" / "catalogue" / "linreg_scratch"
-
-
-def _case(path: Path) -> tuple[str, str]:
-    """(question, source) of a catalogue case file."""
-    text = path.read_text(encoding="utf-8")
-    question = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("# question:"))
-    return question, text
+CATALOGUE = ROOT / "tests" / "catalogue"
 
 
 def test_grade_question_in_process_scores_and_stays_off_stderr(capsys):
@@ -62,13 +56,12 @@ def _nbgrader_scores(root: Path, assignment: str, student: str) -> dict[str, flo
 @pytest.mark.slow
 def test_nbgrader_autograde_agrees_with_d2lgrade(tmp_path):
     assignment = "linreg_scratch"
-    wrong = sorted((CATALOGUE / "wrong").glob("*.py"))[::8]
-    correct = sorted((CATALOGUE / "correct").glob("*.py"))[::8]
-    assert len(wrong) >= 3 and correct, "the linreg_scratch catalogue is missing"
+    cases = [c for c in discover(CATALOGUE) if c.assignment == assignment and not c.requires]
+    chosen = [c for c in cases if c.kind == "wrong"][::8] + [c for c in cases if c.kind == "correct"][::8]
+    assert len(chosen) >= 5, "the linreg_scratch catalogue is missing"
     notebooks = {"reference": filled_stub(COURSE, assignment), "stub": filled_stub(COURSE, assignment, fill=False)}
-    for path in wrong + correct:
-        question, source = _case(path)
-        notebooks[f"{path.parent.name}-{path.stem}"] = filled_stub(COURSE, assignment, {question: source})
+    for case in chosen:
+        notebooks[case.student] = filled_stub(COURSE, assignment, {case.question: case.source})
 
     root = tmp_path / "course"
     (root / "solutions").mkdir(parents=True)
