@@ -282,8 +282,13 @@ def run_graders(
     plugin = GradingPlugin(assignment=assignment, targets=targets, reference=reference, questions=questions, on_done=on_done, call_timeout=call_timeout)
     log = io.StringIO()
     _forget_grader_modules()
-    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        status = pytest.main(_pytest_args(files, assignment.graders), plugins=[plugin])
+    # Hidden checks may import helpers from the public ones: `from public.<assignment> import ...`.
+    sys.path.insert(0, str(assignment.graders))
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            status = pytest.main(_pytest_args(files, assignment.graders), plugins=[plugin])
+    finally:
+        sys.path.remove(str(assignment.graders))
     if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise GraderError(f"the graders of {assignment.name} could not run (pytest exit {int(status)}):\n{log.getvalue()[-4000:]}")
     return plugin.results, plugin.opened

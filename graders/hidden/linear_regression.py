@@ -13,98 +13,21 @@ import torch
 from d2lgrade.checks import describe, expect, expect_close, expect_floats, expect_scalar, expect_tensor, fail
 from d2lgrade.student import NotImplementedYet, Raised
 from d2lgrade.wire import Code
+from public.linear_regression import (  # shared with the public checks
+    TIMER_SCRIPT,
+    TIMER_HINT,
+    run_timer,
+    raise_if_raised,
+    NORMAL_HINT,
+    CLOSED_FORM_HINT,
+    check_closed_form,
+    closed_form_hint,
+    check_laplace,
+)
 
 question = pytest.mark.question
 
 # ------------------------------------------------------------------ Timer
-
-TIMER_SCRIPT = '''
-import contextlib as _contextlib
-import time as _time
-import timeit as _timeit
-import types as _types
-from unittest import mock as _mock
-
-_now = [0.0]
-
-
-def _clock():
-    return _now[0]
-
-
-def _clock_ns():
-    return int(round(_now[0] * 1_000_000_000))
-
-
-_fakes = {"time": _clock, "perf_counter": _clock, "monotonic": _clock,
-          "time_ns": _clock_ns, "perf_counter_ns": _clock_ns, "monotonic_ns": _clock_ns}
-_by_original = {id(getattr(_time, name)): fake for name, fake in _fakes.items()}
-
-
-def _namespaces(cls):
-    seen = {}
-    for klass in getattr(cls, "__mro__", (cls,)):
-        for attr in vars(klass).values() if klass is not object else ():
-            attr = getattr(attr, "__func__", attr)
-            if isinstance(attr, _types.FunctionType):
-                seen[id(attr.__globals__)] = attr.__globals__
-    return list(seen.values())
-
-
-def _raised(exc):
-    return {"$raised": type(exc).__name__, "message": str(exc)[:300]}
-
-
-def _summary(timer):
-    out = {}
-    for key, get in (("times", lambda: list(timer.times)), ("sum", timer.sum), ("avg", timer.avg), ("cumsum", timer.cumsum)):
-        try:
-            value = get()
-            out[key] = value.tolist() if hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1 else value
-        except Exception as exc:
-            out[key] = _raised(exc)
-    return out
-
-
-try:
-    with _contextlib.ExitStack() as _stack:
-        for _name, _fake in _fakes.items():
-            _stack.enter_context(_mock.patch.object(_time, _name, _fake))
-        if id(_timeit.default_timer) in _by_original:
-            _stack.enter_context(_mock.patch.object(_timeit, "default_timer", _by_original[id(_timeit.default_timer)]))
-        for _globals in _namespaces(Timer):
-            _found = {key: _by_original[id(value)] for key, value in list(_globals.items()) if id(value) in _by_original}
-            if _found:
-                _stack.enter_context(_mock.patch.dict(_globals, _found))
-        _timers, _stops = [], []
-        for _index, _op, _time_now in steps:
-            _now[0] = _time_now
-            if _op == "new":
-                _timers.append(Timer())
-            elif _op == "start":
-                _timers[_index].start()
-            else:
-                _stops.append(_timers[_index].stop())
-        out = {"stops": _stops, "timers": [_summary(_t) for _t in _timers]}
-except Exception as _exc:
-    out = _raised(_exc)
-'''
-
-TIMER_HINT = "Measure wall-clock time with time.time() (or time.perf_counter()): stop() returns now minus the time of the last start."
-
-
-def raise_if_raised(value, call):
-    """Report an exception the student's Timer raised on their side as theirs."""
-    if isinstance(value, dict) and "$raised" in value:
-        kind = NotImplementedYet if value["$raised"] == "NotImplementedError" else Raised
-        raise kind(call, str(value["$raised"]), str(value.get("message", "")))
-
-
-def run_timer(student, steps):
-    """Run ``steps`` of ``(timer, "new" | "start" | "stop", clock time)``; returns (stop results, per-timer summaries)."""
-    got = student.run("Timer", Code(TIMER_SCRIPT, result="out", inputs={"steps": steps}))
-    raise_if_raised(got, "Timer")
-    return got["stops"], got["timers"]
 
 
 def timer_value(summary, key, call):
@@ -266,7 +189,6 @@ def test_add_vectorized_device(student, device):
 
 # ------------------------------------------------------------------ normal
 
-NORMAL_HINT = "The density is exp(-(x - mu)**2 / (2 * sigma**2)) / sqrt(2 * pi * sigma**2): sigma is the standard deviation, so it appears squared."
 NORMAL_TYPES = "Use np.exp for numpy input and torch.exp for tensors (check isinstance(x, torch.Tensor))."
 NORMAL_PARAMS = [(0.0, 1.0), (0.0, 2.0), (3.0, 1.0), (-1.5, 0.5)]
 
@@ -359,40 +281,6 @@ def test_best_constant_device(student, device):
 
 # ------------------------------------------------------------------ closed_form
 
-CLOSED_FORM_HINT = ("Append a column of ones to X so the bias is fitted too, solve the least-squares problem, "
-                    "and split the solution into w (the first d entries, as a (d, 1) column) and b (the last).")
-
-
-def check_closed_form(what, result, X, y, *, device=None):
-    """w shaped (d, 1), b one number, and X @ w + b the least-squares predictions."""
-    expect(isinstance(result, (tuple, list)) and len(result) == 2, f"{what} should return a pair (w, b), but it returned {describe(result)}.")
-    w, b = result
-    d = X.shape[1]
-    w = expect_tensor(f"w from {what}", w, shape=(d, 1), device=device,
-                      hint="Return w as a column of shape (d, 1); keep y a column (y.reshape(-1, 1)) when you solve.")
-    if isinstance(b, torch.Tensor):
-        expect_tensor(f"b from {what}", b, device=device)
-        expect(b.numel() == 1, f"b from {what} should be a single number, but it has shape {tuple(b.shape)}.",
-               "b is the last entry of the solution: theta[-1] (a 0-d or one-element tensor).")
-    b = expect_scalar(f"b from {what}", b)
-    Xd, yd = X.detach().cpu().double(), y.detach().cpu().double().reshape(-1, 1)
-    X1 = torch.cat([Xd, torch.ones(len(Xd), 1, dtype=torch.float64)], dim=1)
-    theta = torch.linalg.lstsq(X1, yd).solution
-    wd = w.detach().cpu().double()
-    scale = float(yd.abs().max()) + 1.0
-    expect_close(f"X @ w + b from {what}", Xd @ wd + b, X1 @ theta, rtol=1e-3, atol=1e-3 * scale,
-                 hint=closed_form_hint(Xd, yd, wd, b, theta))
-
-
-def closed_form_hint(X, y, w, b, theta):
-    """The likely mistake behind wrong least-squares predictions."""
-    if torch.allclose(w, theta[:-1], rtol=1e-3, atol=1e-3):
-        return f"w is right but b is not ({b:.4g} instead of {float(theta[-1, 0]):.4g}): b is the coefficient of the column of ones."
-    no_bias = torch.linalg.lstsq(X, y).solution
-    if torch.allclose(w, no_bias, rtol=1e-3, atol=1e-3):
-        return ("w is the fit without a bias. " + CLOSED_FORM_HINT)
-    return CLOSED_FORM_HINT
-
 
 def regression_data(n, d, device="cpu"):
     X = torch.randn(n, d) * torch.empty(d).uniform_(0.5, 2.0) + torch.empty(d).uniform_(-2.0, 2.0)
@@ -451,16 +339,6 @@ def laplace_hint(got, y_hat, y):
     if len(matches) == 1:
         return matches.pop()
     return "The negative log-likelihood is sum(|y - y_hat|) + n log 2; reshape y to y_hat's shape so nothing broadcasts."
-
-
-def check_laplace(what, got, y_hat, y, *, device=None):
-    if isinstance(got, torch.Tensor):
-        expect_tensor(what, got, device=device)
-    value = expect_scalar(what, got, "Return one number: the sum over all examples.")
-    r = y.reshape(-1).double().cpu() - y_hat.reshape(-1).double().cpu()
-    expected = float(r.abs().sum()) + r.numel() * math.log(2)
-    expect(math.isclose(value, expected, rel_tol=1e-4, abs_tol=1e-4), f"{what} should be {expected:.6g}, but it is {value:.6g}.",
-           laplace_hint(value, y_hat.cpu(), y.cpu()))
 
 
 SHAPES = {"(n,)": (-1,), "(n, 1)": (-1, 1)}

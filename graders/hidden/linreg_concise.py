@@ -15,13 +15,10 @@ from torch import nn
 from d2lgrade import wire
 from d2lgrade.checks import describe, expect, expect_close, expect_floats, expect_scalar, expect_tensor, fail
 from d2lgrade.wire import Code
+from public.linreg_concise import TRUE_W, TRUE_B, SEQUENTIAL, LINEAR, NET, HUBER  # shared with the public checks
 
 question = pytest.mark.question
 
-TRUE_W = torch.tensor([2.0, -3.4])
-TRUE_B = 4.2
-SEQUENTIAL = "torch.nn.modules.container.Sequential"
-LINEAR = "torch.nn.modules.linear.Linear"
 
 # Iterates what load_array returns, `passes` times, and reports what it is.
 LOADER = """
@@ -39,15 +36,6 @@ out = {
 """
 
 # A one-layer net with the given weight and bias, on their device.
-NET = """
-import torch
-from torch import nn
-net = nn.Sequential(nn.Linear(w.shape[1], 1))
-with torch.no_grad():
-    net[0].weight.copy_(w)
-    net[0].bias.copy_(b)
-net = net.to(w.device)
-"""
 
 # Trains with a loss that records the labels of every minibatch it is called on,
 # and which of those calls were back-propagated (the training steps).
@@ -90,21 +78,6 @@ for step, (X, y) in enumerate(batches):
 """
 
 # Evaluates the student's HuberLoss on y_hat, y and back-propagates through it.
-HUBER = """
-import torch
-loss_fn = HuberLoss(**options)
-y_hat = y_hat.detach().clone().requires_grad_(True)
-value = loss_fn(y_hat, y)
-grad = None
-if isinstance(value, torch.Tensor) and value.numel() == 1 and value.requires_grad:
-    value.sum().backward()
-    grad = y_hat.grad
-out = {
-    "module": isinstance(loss_fn, torch.nn.Module),
-    "value": value.detach() if isinstance(value, torch.Tensor) else value,
-    "grad": grad,
-}
-"""
 
 # Trains a fresh book-initialised net with the reference train and the student's HuberLoss.
 HUBER_TRAINING = """
