@@ -254,7 +254,9 @@ def _claim_pipe() -> tuple[int, int]:
 
 def main() -> None:
     from d2lgrade.framing import read_message, write_message
+    from d2lgrade.limits import apply_limits
 
+    apply_limits()
     requests, responses = _claim_pipe()
     os.environ.setdefault("MPLBACKEND", "Agg")
     shell = make_shell()

@@ -189,3 +189,26 @@ def test_calls_after_a_hanging_cell_reach_earlier_cells(hung):
     answer = call(hung, "inc", 1)
     assert answer["status"] == "ok", answer
     assert wire.decode(answer["value"]) == 2
+
+
+def test_the_students_process_cannot_write_huge_files(tmp_path):
+    from d2lgrade.limits import LIMITS
+
+    transport = ChildTransport(tmp_path)
+    transport.start()
+    try:
+        source = (
+            "import resource\n"
+            f"print(resource.getrlimit(resource.RLIMIT_FSIZE)[0] == {LIMITS['RLIMIT_FSIZE']})\n"
+            "try:\n"
+            "    with open('big.bin', 'wb') as f:\n"
+            "        f.write(b'x' * (65 * 1024 * 1024))\n"
+            "except OSError as exc:\n"
+            "    print('refused', exc.errno)\n"
+        )
+        answer = transport.request({"op": "run_cell", "source": source}, timeout=60)
+        assert answer["status"] == "ok"
+        assert "True" in answer["stdout"] and "refused 27" in answer["stdout"]  # EFBIG
+        assert (tmp_path / "big.bin").stat().st_size <= LIMITS["RLIMIT_FSIZE"]
+    finally:
+        transport.close()

@@ -308,3 +308,14 @@ def test_grade_falls_back_when_its_zygote_is_killed(tmp_path, monkeypatch):
     assert zygote.process.returncode == -signal.SIGKILL
     with pytest.raises(ZygoteError):
         zygote.spawn(tmp_path)
+
+
+def test_a_forked_child_has_the_limits_and_the_zygote_does_not(zygote, spawn):
+    from d2lgrade.limits import LIMITS
+
+    child = spawn()
+    answer = run_cell(child, "import resource\nprint(resource.getrlimit(resource.RLIMIT_FSIZE)[0])")
+    assert answer["stdout"].strip() == str(LIMITS["RLIMIT_FSIZE"])
+    zygote_limits = Path(f"/proc/{zygote.process.pid}/limits").read_text().splitlines()
+    file_size = next(line for line in zygote_limits if line.startswith("Max file size"))
+    assert str(LIMITS["RLIMIT_FSIZE"]) not in file_size  # set in the child after the fork, not before
