@@ -15,7 +15,7 @@ from torch import nn
 from d2lgrade import wire
 from d2lgrade.checks import describe, expect, expect_close, expect_floats, expect_scalar, expect_tensor, fail
 from d2lgrade.wire import Code
-from public.linreg_concise import TRUE_W, TRUE_B, SEQUENTIAL, LINEAR, NET, HUBER  # shared with the public checks
+from public.linreg_concise import TRUE_W, TRUE_B, SEQUENTIAL, LINEAR, NET, HUBER, _linear_layer  # shared with the public checks
 
 question = pytest.mark.question
 
@@ -208,23 +208,6 @@ def test_load_array_device(student, device):
 
 
 # ------------------------------------------------------------------ make_net
-
-
-def _linear_layer(info, what):
-    """The (weight, bias) of the single nn.Linear inside the nn.Sequential that make_net returned."""
-    expect(isinstance(info, wire.ModuleInfo), f"{what} should be an nn.Module, but it is {describe(info)}.",
-           "Return the network: nn.Sequential(nn.Linear(num_inputs, 1)).")
-    expect(info.type == SEQUENTIAL, f"{what} should be an nn.Sequential, but it is a {info.type.rsplit('.', 1)[-1]}.",
-           "Put the layer in a container: nn.Sequential(nn.Linear(num_inputs, 1)).")
-    children = [(name, kind) for name, kind in info.layers if name and "." not in name]
-    kinds = [kind.rsplit(".", 1)[-1] for _, kind in children]
-    expect(len(children) == 1 and children[0][1] == LINEAR,
-           f"{what} should hold exactly one nn.Linear layer, but it holds {kinds or 'nothing'}.",
-           "The model is nn.Sequential(nn.Linear(num_inputs, 1)).")
-    name = children[0][0]
-    weight, bias = info.state.get(f"{name}.weight"), info.state.get(f"{name}.bias")
-    expect(bias is not None, f"The layer of {what} has no bias.", "Keep the bias: nn.Linear(num_inputs, 1).")
-    return weight, bias
 
 
 @question("make_net")

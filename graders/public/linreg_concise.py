@@ -98,7 +98,9 @@ def _linear_layer(info, what):
            f"{what} should hold exactly one nn.Linear layer, but it holds {kinds or 'nothing'}.",
            "The model is nn.Sequential(nn.Linear(num_inputs, 1)).")
     name = children[0][0]
-    return info.state.get(f"{name}.weight"), info.state.get(f"{name}.bias")
+    weight, bias = info.state.get(f"{name}.weight"), info.state.get(f"{name}.bias")
+    expect(bias is not None, f"The layer of {what} has no bias.", "Keep the bias: nn.Linear(num_inputs, 1).")
+    return weight, bias
 
 
 @question("make_net")
