@@ -27,6 +27,8 @@ MAX_OUTPUT = 20_000
 MAX_EVALUE = 500
 #: Pseudo file names of grader-side code, hidden from tracebacks.
 GRADER_FILES = ("<d2lgrade-code>", "<d2lgrade-book>")
+#: Environment variable that carries the sandbox policy to a child started afresh.
+SANDBOX_ENV = "D2LGRADE_SANDBOX"
 
 
 class BoundedText(io.TextIOBase):
@@ -252,16 +254,23 @@ def _claim_pipe() -> tuple[int, int]:
     return requests, responses
 
 
-def main() -> None:
+def main(policy: dict | None = None) -> None:
+    """Serve requests on descriptors 0 and 1, confined by ``policy`` (else by $D2LGRADE_SANDBOX, JSON)."""
+    import json
+
+    from d2lgrade import sandbox
     from d2lgrade.framing import read_message, write_message
     from d2lgrade.limits import apply_limits
 
+    if policy is None:
+        policy = json.loads(os.environ.pop(SANDBOX_ENV, "null"))
+    confinement = sandbox.confine(sandbox.Policy.from_dict(policy), os.getcwd())
     apply_limits()
     requests, responses = _claim_pipe()
     os.environ.setdefault("MPLBACKEND", "Agg")
     shell = make_shell()
     session = Session(shell.user_ns, shell)
-    write_message(responses, {"status": "ready", "pid": os.getpid()})
+    write_message(responses, {"status": "ready", "pid": os.getpid(), "sandbox": confinement})
     while (request := read_message(requests)) is not None:
         write_message(responses, session.handle(request))
 

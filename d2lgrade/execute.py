@@ -15,8 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from d2lgrade import sandbox
 from d2lgrade.notebook import CodeCell
-from d2lgrade.transport import ChildTransport, Transport, TransportDied, TransportTimeout
+from d2lgrade.transport import MEMORY_LIMIT, ChildTransport, Transport, TransportDied, TransportTimeout
 from d2lgrade.zygote import Zygote
 
 __all__ = ["CellReport", "NotebookRun", "child_run"]
@@ -125,15 +126,23 @@ class NotebookRun:
             transport.close()
 
 
-def child_run(cells: Sequence[CodeCell], *, seed: int, workdir: Path | None = None, zygote: Zygote | None = None) -> NotebookRun:
-    """A NotebookRun whose code runs in child processes working in a private folder.
+def child_run(
+    cells: Sequence[CodeCell],
+    *,
+    seed: int,
+    workdir: Path | None = None,
+    zygote: Zygote | None = None,
+    policy: sandbox.Policy = sandbox.Policy(),
+    memory: int = MEMORY_LIMIT,
+) -> NotebookRun:
+    """A NotebookRun whose code runs in confined child processes (see ``ChildTransport``).
 
-    With a ``zygote`` the children are forked from it (see ``ChildTransport``).
+    With a ``zygote`` the children are forked from it.
     """
     folder = Path(workdir or tempfile.mkdtemp(prefix="d2lgrade-"))
 
     def make_transport() -> ChildTransport:
-        transport = ChildTransport(folder, zygote=zygote)
+        transport = ChildTransport(folder, zygote=zygote, policy=policy, memory=memory)
         transport.start()
         return transport
 

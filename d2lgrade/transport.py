@@ -9,19 +9,27 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from d2lgrade.child import Session
+from d2lgrade import sandbox
+from d2lgrade.child import SANDBOX_ENV, Session
 from d2lgrade.framing import FramingError, ReadTimeout, read_message, write_message
 from d2lgrade.zygote import Zygote, ZygoteError
 
-__all__ = ["ChildTransport", "InProcessTransport", "Transport", "TransportDied", "TransportTimeout"]
+__all__ = ["ChildTransport", "InProcessTransport", "MEMORY_LIMIT", "Transport", "TransportDied", "TransportTimeout"]
+
+#: Bytes of memory a student's processes may use together before they are stopped.
+MEMORY_LIMIT = 4 * 1024**3
+#: Seconds between two looks at that memory while waiting for an answer.
+WATCH_INTERVAL = 0.2
 
 
 class TransportTimeout(Exception):
@@ -94,16 +102,31 @@ class InProcessTransport:
 
 
 class ChildTransport:
-    """Student code in a child process (``python -m d2lgrade.child``) working in ``workdir``.
+    """Student code in a child process (``python -m d2lgrade.child``) built on the empty folder ``workdir``.
 
     With a ``zygote`` (``d2lgrade.zygote.Zygote``) the child is forked from it
     instead of started afresh; when the zygote is gone, it is started afresh after all.
+    The child confines itself as ``policy`` says (``d2lgrade.sandbox``; confined,
+    its files live in a private tmpfs, not in ``workdir``), and is stopped when
+    its processes use more than ``memory`` bytes.
     """
 
-    def __init__(self, workdir: Path, *, startup_timeout: float = 120.0, zygote: Zygote | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        startup_timeout: float = 120.0,
+        zygote: Zygote | None = None,
+        policy: sandbox.Policy = sandbox.Policy(),
+        memory: int = MEMORY_LIMIT,
+    ) -> None:
         self.workdir = Path(workdir)
         self.startup_timeout = startup_timeout
         self.zygote = zygote
+        self.policy = policy
+        self.memory = memory
+        self.confinement: dict = {}
+        """what the child said it applied of ``policy``, before any student code ran"""
         self.process: subprocess.Popen | None = None
         """the child, when it was started without the zygote"""
         self.pid: int | None = None
@@ -115,7 +138,7 @@ class ChildTransport:
         forked = None
         if self.zygote is not None:
             try:
-                forked = self.zygote.spawn(self.workdir)
+                forked = self.zygote.spawn(self.workdir, self.policy.to_dict())
             except ZygoteError:
                 pass  # the zygote said why once; start this child the slow way
         if forked is not None:
@@ -123,6 +146,7 @@ class ChildTransport:
             self._fds = (to_child, from_child)
         else:
             env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+            env[SANDBOX_ENV] = json.dumps(self.policy.to_dict())
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "d2lgrade.child"],
                 stdin=subprocess.PIPE,
@@ -137,6 +161,7 @@ class ChildTransport:
         hello = self._receive(self.startup_timeout)
         if hello.get("status") != "ready":
             raise TransportDied("the student's process did not start")
+        self.confinement = hello.get("sandbox") or {}
 
     def request(self, message: Mapping[str, Any], *, timeout: float) -> dict:
         if self._fds is None:
@@ -149,8 +174,10 @@ class ChildTransport:
         return self._receive(timeout)
 
     def _receive(self, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        self._wait_watching_memory(deadline)
         try:
-            answer = read_message(self._fds[1], timeout)
+            answer = read_message(self._fds[1], max(deadline - time.monotonic(), 0.001))
         except ReadTimeout:
             self.close()
             raise TransportTimeout(f"no answer within {timeout:g} s") from None
@@ -166,6 +193,21 @@ class ChildTransport:
             raise TransportDied("the student's process sent something that is not an answer")
         return answer
 
+    def _wait_watching_memory(self, deadline: float) -> None:
+        """Wait until the child starts answering or time is up; stop it if it uses too much memory."""
+        while (left := deadline - time.monotonic()) > 0:
+            if select.select([self._fds[1]], [], [], min(left, WATCH_INTERVAL))[0]:
+                return
+            if sandbox.memory_used(self._processes()) > self.memory:
+                self.close()
+                raise TransportDied(f"the student's process used more than {self.memory / 1024**3:g} GiB of memory and was stopped")
+
+    def _processes(self) -> list[int]:
+        """Every process the child started, itself included: by its own uid when it has one."""
+        if self.confinement.get("own_uid") is True:
+            return sandbox.processes_of(uid=self.confinement["uid"])
+        return sandbox.processes_of(session=self.pid)
+
     def close(self) -> int | None:
         """Stop the child and everything it started; return its exit status (None for a forked child,
         which the zygote reaps)."""
@@ -175,6 +217,10 @@ class ChildTransport:
             return None
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+        if self.confinement.get("own_uid") is True:
+            sandbox.kill_all(uid=self.confinement["uid"])  # also what left its process group
+        else:
+            sandbox.kill_all(session=pid)
         if process is not None:
             for stream in (process.stdin, process.stdout):
                 with contextlib.suppress(OSError):

@@ -9,12 +9,13 @@ do so for itself.
 The grading process and the zygote share a UNIX ``SOCK_SEQPACKET`` socket
 pair, made by the grading process and passed to the zygote as an inherited
 descriptor. A spawn request is one packet: a JSON header
-(``{"cwd": folder}``) with two descriptors attached, the read end of the
+(``{"cwd": folder, "policy": sandbox policy}``) with two descriptors attached, the read end of the
 child's request pipe and the write end of its response pipe. The zygote
 forks; the child starts a new session, moves into the folder, puts the two
 pipe ends on descriptors 0 and 1, closes every other descriptor it
 inherited, and runs ``d2lgrade.child.main`` exactly as a freshly started
-child would. The zygote answers ``{"pid": pid}``. It reaps its children as
+child would: it confines itself (``d2lgrade.sandbox``) before any student
+code runs. The zygote answers ``{"pid": pid}``. It reaps its children as
 they exit, and when its socket closes (the grading process went away) it
 kills the children still running and exits.
 
@@ -186,8 +187,11 @@ class Zygote:
         self.close()
 
     # -------------------------------------------------------------- spawning
-    def spawn(self, workdir: Path) -> tuple[int, int, int]:
+    def spawn(self, workdir: Path, policy: dict | None = None) -> tuple[int, int, int]:
         """Fork a child working in ``workdir``: ``(pid, to_child_fd, from_child_fd)``.
+
+        ``policy`` (``d2lgrade.sandbox.Policy.to_dict()``) says how the child
+        confines itself; without one it is not confined.
 
         The child speaks the protocol of ``python -m d2lgrade.child`` on the
         two descriptors (it first sends its ready message). Raises
@@ -200,7 +204,7 @@ class Zygote:
             response_read, response_write = os.pipe()
             answer = None
             try:
-                header = json.dumps({"cwd": os.fspath(Path(workdir).absolute())}).encode()
+                header = json.dumps({"cwd": os.fspath(Path(workdir).absolute()), "policy": policy}).encode()
                 self._socket.settimeout(self.spawn_timeout)
                 socket.send_fds(self._socket, [header], [request_read, response_write], socket.MSG_NOSIGNAL)
                 answer = json.loads(self._socket.recv(_PACKET) or b"null")
@@ -306,7 +310,7 @@ def _close_inherited() -> None:
                 os.close(fd)
 
 
-def _become_child(control: socket.socket, cwd: str, requests: int, responses: int, mask: set) -> None:
+def _become_child(control: socket.socket, header: dict, requests: int, responses: int, mask: set) -> None:
     """In the forked child: detach from the zygote, then serve like ``python -m d2lgrade.child``."""
     status = 1
     try:
@@ -314,7 +318,7 @@ def _become_child(control: socket.socket, cwd: str, requests: int, responses: in
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.setsid()
         control.detach()  # closed below with the rest, and never by this object
-        os.chdir(cwd)
+        os.chdir(header["cwd"])
         os.dup2(requests, 0)
         os.dup2(responses, 1)
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -322,7 +326,7 @@ def _become_child(control: socket.socket, cwd: str, requests: int, responses: in
         _close_inherited()
         from d2lgrade import child
 
-        child.main()
+        child.main(policy=header.get("policy"))
         status = 0
     except BaseException:  # noqa: B902 - whatever happens, never return into the zygote's loop
         pass
@@ -354,7 +358,7 @@ def _serve(control: socket.socket, children: set[int]) -> None:
             try:
                 pid = os.fork()
                 if pid == 0:
-                    _become_child(control, header["cwd"], fds[0], fds[1], mask)
+                    _become_child(control, header, fds[0], fds[1], mask)
                 children.add(pid)
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)

@@ -1,0 +1,259 @@
+"""Confinement of a student's process, and the grading side's watch over it.
+
+A student's process (forked from the zygote, or started afresh) calls
+``confine(policy)`` before any student code runs. As far as the kernel
+allows, it then:
+
+- moves into new mount and network namespaces (no network, not even loopback);
+- pivots into a new root that holds only what Python needs to run: the system
+  folders, the Python installation and its virtual environment, the d2lgrade
+  package, ``/dev``, ``/proc`` and ``/sys``, all read-only. The course's
+  graders and solutions, the other students' submissions and the results
+  folder do not exist in there;
+- works in ``/home/student``, a private tmpfs of bounded size, with another
+  for ``/tmp`` and ``/dev/shm``: nothing it writes outlives it;
+- drops root for a uid of its own (``UID_BASE`` + its pid), so that it can
+  neither signal nor read the grading process nor another student, and so
+  that the number of processes it starts can be limited per uid.
+
+Without root it does the same from a user namespace where the kernel allows
+one, but keeps the grader's uid (so no process-count limit), and drops its
+capabilities instead. Whatever could not be applied is named in the report
+``confine`` returns, which the child sends with its ready message.
+
+The grading side cannot trust anything the child says after student code has
+run, so memory is watched from outside: ``memory_used`` sums the
+proportional set size of every process of the child's uid (or session), and
+``kill_all`` ends them all when the child is done. An address-space limit
+would be simpler but breaks CUDA, which maps far more than it uses.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import os
+import platform
+import resource
+import signal
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["Policy", "UID_BASE", "confine", "kill_all", "memory_used", "processes_of"]
+
+#: A confined child runs as uid and gid ``UID_BASE + its pid``: unique while it lives.
+UID_BASE = 3_000_000
+#: Where the student's process works, inside its new root.
+HOME = "/home/student"
+#: Folders bound read-only into the new root when they exist, besides Python's own.
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+#: Bound as they are (device nodes must stay writable; /proc and /sys are the kernel's).
+KERNEL_PATHS = ("/dev", "/proc", "/sys")
+
+_CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+_MNT_DETACH = 2
+_PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS = 4, 38
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
+_SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(platform.machine())
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """What a student's process is allowed; sent by the grading side with each spawn."""
+
+    enabled: bool = True
+    disk: int = 256 * 1024 * 1024
+    """bytes of each private tmpfs (the working folder, /tmp, /dev/shm)"""
+    processes: int = 256
+    """processes and threads the child's uid may have at once (only with a uid of its own)"""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> Policy:
+        if not data:
+            return cls(enabled=False)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in fields})
+
+
+# ====================================================================== the student's side
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    encode = lambda text: None if text is None else os.fsencode(text)  # noqa: E731
+    _check(_libc.mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data)), f"mount {target}")
+
+
+def _unshare(flags: int) -> None:
+    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def confine(policy: Policy, root: str) -> dict:
+    """Confine this process as ``policy`` says, building its new root on the empty folder ``root``.
+
+    Returns a report: the uid it now runs as and what was applied (``network``,
+    ``filesystem``, ``own_uid``: True or the reason why not).
+    """
+    report: dict = {"uid": os.getuid(), "network": "sandbox off", "filesystem": "sandbox off", "own_uid": "sandbox off"}
+    if not policy.enabled:
+        return report
+    as_root = os.geteuid() == 0
+    uid = UID_BASE + os.getpid() if as_root else os.getuid()
+    gid = uid if as_root else os.getgid()
+    report["network"] = report["filesystem"] = True
+    report["own_uid"] = True if as_root else "the grader does not run as root"
+    try:
+        _enter_namespaces(as_root, uid, gid)
+    except OSError as exc:
+        report["network"] = report["filesystem"] = f"no namespaces ({exc})"
+    if report["filesystem"] is True:
+        try:
+            _pivot_into_new_root(root, policy, uid, gid)
+        except OSError as exc:
+            report["filesystem"] = f"the new root could not be built ({exc})"
+    os.environ.update(HOME=HOME if report["filesystem"] is True else os.getcwd(), TMPDIR="/tmp")
+    if as_root:
+        resource.setrlimit(resource.RLIMIT_NPROC, (policy.processes, policy.processes))
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    elif report["filesystem"] is True:
+        _drop_capabilities()
+    _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    report["uid"] = os.getuid()
+    return report
+
+
+def _enter_namespaces(as_root: bool, uid: int, gid: int) -> None:
+    if as_root:
+        _unshare(_CLONE_NEWNS | _CLONE_NEWNET)
+        return
+    _libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)  # else /proc/self/*_map belong to root after a change of uid
+    _unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWNET)
+    Path("/proc/self/setgroups").write_text("deny")
+    Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+    Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+
+
+def _paths_to_bind() -> list[str]:
+    """Every folder the new root needs, outermost first, none inside another."""
+    import d2lgrade
+
+    wanted = [*SYSTEM_PATHS, *KERNEL_PATHS]
+    wanted += [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+    wanted += [entry for entry in sys.path if entry and ("site-packages" in entry or "dist-packages" in entry)]
+    wanted.append(str(Path(d2lgrade.__file__).parent))
+    chosen: list[str] = []
+    for path in sorted({os.path.normpath(p) for p in wanted if os.path.lexists(p)}):
+        if not any(path == outer or path.startswith(outer.rstrip("/") + "/") for outer in chosen):
+            chosen.append(path)
+    return chosen
+
+
+def _pivot_into_new_root(root: str, policy: Policy, uid: int, gid: int) -> None:
+    if _SYS_PIVOT_ROOT is None:
+        raise OSError(0, f"pivot_root is not known on {platform.machine()}")
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
+    _mount("tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=4m,mode=0755")
+    for path in _paths_to_bind():
+        _bind(path, root + path, read_only=path not in KERNEL_PATHS or path == "/sys")
+    for folder, owner, mode in ((HOME, f"uid={uid},gid={gid}", "0700"), ("/tmp", "", "1777"), ("/dev/shm", "", "1777")):
+        os.makedirs(root + folder, exist_ok=True)
+        options = ",".join(filter(None, [f"size={policy.disk}", f"mode={mode}", owner]))
+        _mount("tmpfs", root + folder, "tmpfs", _MS_NOSUID | _MS_NODEV, options)
+    os.makedirs(root + "/.old")
+    _check(_libc.syscall(_SYS_PIVOT_ROOT, os.fsencode(root), os.fsencode(root + "/.old")), "pivot_root")
+    os.chdir("/")
+    _check(_libc.umount2(b"/.old", _MNT_DETACH), "umount the old root")
+    os.rmdir("/.old")
+    _mount(None, "/", None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
+    os.chdir(HOME)
+
+
+def _bind(source: str, target: str, *, read_only: bool) -> None:
+    """Make ``source`` appear at ``target`` (a symlink is copied as a symlink)."""
+    if os.path.islink(source):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.symlink(os.readlink(source), target)
+        return
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        Path(target).touch()
+    _mount(source, target, None, _MS_BIND | _MS_REC)
+    if read_only:
+        _mount(None, target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID)
+
+
+def _drop_capabilities() -> None:
+    """Give up the capabilities a user namespace grants its creator (effective, permitted, inheritable)."""
+    if _SYS_CAPSET is None:
+        raise OSError(0, "capset is not known here")
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc.syscall(_SYS_CAPSET, header, data), "capset")
+
+
+# ====================================================================== the grading side
+
+
+def processes_of(*, uid: int | None = None, session: int | None = None) -> list[int]:
+    """The pids of every living process (zombies aside) run by ``uid``, or else in ``session``."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if uid is not None:  # the real uid: /proc/PID itself belongs to root once a process changed uid
+                status = Path(f"/proc/{name}/status").read_text()
+                alive = "\nState:\tZ" not in status
+                if alive and int(status.split("\nUid:", 1)[1].split()[0]) == uid:
+                    found.append(int(name))
+            else:
+                state, *fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+                if state != "Z" and int(fields[2]) == session:  # after state: ppid, pgrp, session
+                    found.append(int(name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def memory_used(pids: list[int]) -> int:
+    """Bytes of memory these processes use, shared pages divided among their users (PSS)."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def kill_all(*, uid: int | None = None, session: int | None = None, rounds: int = 20) -> None:
+    """SIGKILL every process of ``uid`` (or ``session``) until none is left, even one forking meanwhile."""
+    for _ in range(rounds):
+        pids = processes_of(uid=uid, session=session)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.005)  # let them die before looking again

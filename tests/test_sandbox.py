@@ -1,0 +1,210 @@
+"""The sandbox of a student's process: what it can see, reach and use (d2lgrade.sandbox).
+
+Every test here asks a real confined child, forked from one zygote. Run as
+root (as CI runs) every protection applies; otherwise the tests that need
+one skip, saying which.
+"""
+
+import json
+import os
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from d2lgrade import sandbox, wire
+from d2lgrade.transport import ChildTransport, TransportDied
+from d2lgrade.zygote import Zygote
+
+STARTUP = 60.0
+
+
+@pytest.fixture(scope="module")
+def zygote() -> Iterator[Zygote]:
+    with Zygote(startup_timeout=STARTUP) as started:
+        yield started
+
+
+@pytest.fixture
+def confined(zygote, tmp_path) -> Iterator:
+    made = []
+
+    def start(**options) -> ChildTransport:
+        folder = tmp_path / f"child{len(made)}"
+        folder.mkdir()
+        transport = ChildTransport(folder, zygote=zygote, startup_timeout=STARTUP, **options)
+        transport.start()
+        made.append(transport)
+        return transport
+
+    yield start
+    for transport in made:
+        transport.close()
+
+
+def run(transport: ChildTransport, source: str, timeout: float = 30.0) -> dict:
+    return transport.request({"op": "run_cell", "source": textwrap.dedent(source)}, timeout=timeout)
+
+
+def printed(transport: ChildTransport, source: str, timeout: float = 30.0) -> str:
+    answer = run(transport, source, timeout)
+    assert answer["status"] == "ok", answer
+    return answer["stdout"].strip()
+
+
+def needs(transport: ChildTransport, protection: str) -> None:
+    if transport.confinement.get(protection) is not True:
+        pytest.skip(f"{protection} is not confined here: {transport.confinement.get(protection)}")
+
+
+def test_the_child_reports_what_was_applied(confined):
+    child = confined()
+    assert set(child.confinement) >= {"uid", "network", "filesystem", "own_uid"}
+    if os.geteuid() == 0:  # as CI runs: everything applies
+        assert child.confinement["network"] is child.confinement["filesystem"] is child.confinement["own_uid"] is True
+        assert child.confinement["uid"] == sandbox.UID_BASE + child.pid
+
+
+def test_the_child_sees_no_file_of_the_grading_side(confined, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the hidden answer")
+    child = confined()
+    needs(child, "filesystem")
+    seen = printed(child, f"""
+        import os
+        print([os.path.exists(p) for p in ({str(secret)!r}, {str(tmp_path)!r}, {os.getcwd()!r} + '/graders')])
+        print(sorted(os.listdir('/tmp')), os.getcwd())
+        """)
+    assert seen.splitlines() == ["[False, False, False]", "[] /home/student"]
+
+
+def test_the_child_cannot_write_outside_its_tmpfs(confined):
+    child = confined()
+    needs(child, "filesystem")
+    seen = printed(child, """
+        import errno
+        for path in ('/etc/evil', '/usr/evil', '/evil', '/work/evil'):
+            try:
+                open(path, 'w')
+                print('wrote', path)
+            except OSError as exc:
+                print(errno.errorcode[exc.errno])
+        """)
+    assert "wrote" not in seen, seen
+
+
+def test_the_child_has_no_network(confined):
+    child = confined()
+    needs(child, "network")
+    seen = printed(child, """
+        import socket
+        for address in (('127.0.0.1', 22), ('1.1.1.1', 80)):
+            try:
+                socket.create_connection(address, timeout=2).close()
+                print('connected')
+            except OSError as exc:
+                print(type(exc).__name__)
+        """)
+    assert "connected" not in seen, seen
+
+
+def test_the_child_can_signal_neither_its_parent_nor_the_grader(confined):
+    child = confined()
+    needs(child, "own_uid")
+    seen = printed(child, f"""
+        import os
+        for pid in (os.getppid(), {os.getpid()}):
+            try:
+                os.kill(pid, 0)
+                print('reachable')
+            except PermissionError:
+                print('refused')
+        """)
+    assert seen.split() == ["refused", "refused"]
+
+
+def test_the_child_cannot_start_too_many_processes(confined):
+    child = confined(policy=sandbox.Policy(processes=40))
+    needs(child, "own_uid")
+    seen = printed(child, """
+        import os, time
+        started = 0
+        for _ in range(100):
+            try:
+                pid = os.fork()
+            except OSError:
+                break
+            if pid == 0:
+                time.sleep(20)
+                os._exit(0)
+            started += 1
+        print(started)
+        """)
+    assert int(seen) < 40
+
+
+def test_a_memory_bomb_is_stopped_with_a_clear_message(confined):
+    child = confined(memory=1024**3)
+    started = time.monotonic()
+    with pytest.raises(TransportDied, match="more than 1 GiB of memory"):
+        run(child, """
+            hoard = []
+            for _ in range(24):  # 3 GiB at most, in 128 MiB steps
+                hoard.append(bytearray(128 * 1024 * 1024))
+            """)
+    assert time.monotonic() - started < 20
+
+
+def test_closing_the_child_ends_every_process_it_started(confined):
+    child = confined()
+    answer = run(child, """
+        import os, time
+        for _ in range(3):
+            if os.fork() == 0:
+                os.setsid()  # out of the child's session and process group
+                time.sleep(60)
+                os._exit(0)
+        """)
+    assert answer["status"] == "ok", answer
+    confinement, pid = child.confinement, child.pid
+    child.close()
+    if confinement.get("own_uid") is True:
+        assert sandbox.processes_of(uid=confinement["uid"]) == []
+    else:
+        assert sandbox.processes_of(session=pid) == []
+
+
+def test_values_still_cross_the_wire(confined):
+    child = confined()
+    run(child, "import torch\ndef double(x):\n    return x * 2")
+    answer = child.request({"op": "call", "name": "double", "args": wire.encode_argument([3]), "seed": 0}, timeout=10)
+    assert wire.decode(answer["value"]) == 6
+
+
+def test_without_root_what_could_not_be_applied_is_recorded():
+    """A process that is not root confines itself as far as the kernel lets it, and says what it could not."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to become another user for the test")
+    root = tempfile.mkdtemp(prefix="d2lgrade-test-")  # in /tmp: pytest's own folders are root's alone
+    os.chmod(root, 0o777)
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            report = sandbox.confine(sandbox.Policy(), root)
+            os.write(writer, json.dumps(report).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    os.waitpid(pid, 0)
+    os.rmdir(root)
+    report = json.loads(os.read(reader, 65536))
+    assert report["uid"] == 65534
+    assert report["own_uid"] == "the grader does not run as root"
+    for protection in ("network", "filesystem"):
+        assert report[protection] is True or isinstance(report[protection], str)
