@@ -62,10 +62,13 @@ class NotebookRun:
         self.transport: Transport | None = None
         self.broken: str | None = None
         """why the student's process cannot be restarted, once that happens"""
+        self.confinement: dict = {}
+        """what confined the first student's process (``ChildTransport.confinement``)"""
 
     def start(self) -> list[CellReport]:
         """Run every cell in order and return what happened to each."""
         self.transport = self.make_transport()
+        self.confinement = dict(getattr(self.transport, "confinement", {}))
         self.reports = []
         for cell in self.cells:  # appended one by one: a restart replays the good cells so far
             self.reports.append(self._run_cell(cell))

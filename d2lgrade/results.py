@@ -87,6 +87,9 @@ class SubmissionResult:
     error: str | None = None
     """why the notebook could not be graded at all, for the student"""
     seconds: float = 0.0
+    sandbox: dict = dataclasses.field(default_factory=dict)
+    """what confined the student's process: ``network``, ``filesystem``, ``own_uid``, each
+    True or the reason it could not be applied (see d2lgrade.sandbox)"""
 
     @property
     def score(self) -> float:
@@ -133,4 +136,4 @@ class SubmissionResult:
         )
         cells = tuple(CellReport(**c) for c in data["cells"])
         fields = {f.name for f in dataclasses.fields(cls)} - {"questions", "cells"}
-        return cls(questions=questions, cells=cells, **{k: data[k] for k in fields})
+        return cls(questions=questions, cells=cells, **{k: data[k] for k in fields if k in data})
