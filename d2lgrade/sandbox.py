@@ -40,7 +40,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["Policy", "UID_BASE", "confine", "kill_all", "memory_used", "processes_of"]
+__all__ = ["Policy", "UID_BASE", "child_environment", "confine", "kill_all", "memory_used", "processes_of"]
 
 #: A confined child runs as uid and gid ``UID_BASE + its pid``: unique while it lives.
 UID_BASE = 3_000_000
@@ -50,6 +50,13 @@ HOME = "/home/student"
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 #: Bound as they are (device nodes must stay writable; /proc and /sys are the kernel's).
 KERNEL_PATHS = ("/dev", "/proc", "/sys")
+
+#: Variables of the grader's environment that a student's process inherits (also any ``LC_*``);
+#: every other one (a token, a password, a course path) stays behind.
+INHERITED_ENV = (
+    "PATH", "HOME", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "LD_LIBRARY_PATH", "MPLCONFIGDIR", "XDG_CACHE_HOME",
+    "CUDA_VISIBLE_DEVICES", "CUDA_HOME", "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES",
+)
 
 _CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
@@ -78,6 +85,15 @@ class Policy:
             return cls(enabled=False)
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in fields})
+
+
+def child_environment(settings: dict[str, str]) -> dict[str, str]:
+    """The environment to start a student's process (or the zygote) with: the grader's, scrubbed, plus ``settings``.
+
+    Scrubbed at the start, not later: ``/proc/self/environ`` shows a process's first environment for ever.
+    """
+    kept = {name: value for name, value in os.environ.items() if name in INHERITED_ENV or name.startswith("LC_")}
+    return {**kept, **settings}
 
 
 # ====================================================================== the student's side

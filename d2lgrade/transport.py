@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from d2lgrade import sandbox
 from d2lgrade.child import SANDBOX_ENV, Session
 from d2lgrade.framing import FramingError, ReadTimeout, read_message, write_message
-from d2lgrade.zygote import Zygote, ZygoteError
+from d2lgrade.zygote import CHILD_ENV, Zygote, ZygoteError
 
 __all__ = ["ChildTransport", "InProcessTransport", "MEMORY_LIMIT", "Transport", "TransportDied", "TransportTimeout"]
 
@@ -145,8 +145,7 @@ class ChildTransport:
             self.pid, to_child, from_child = forked
             self._fds = (to_child, from_child)
         else:
-            env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
-            env[SANDBOX_ENV] = json.dumps(self.policy.to_dict())
+            env = sandbox.child_environment({**CHILD_ENV, SANDBOX_ENV: json.dumps(self.policy.to_dict())})
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "d2lgrade.child"],
                 stdin=subprocess.PIPE,

@@ -40,6 +40,8 @@ import threading
 import time
 from pathlib import Path
 
+from d2lgrade.sandbox import child_environment
+
 __all__ = ["Zygote", "ZygoteError"]
 
 log = logging.getLogger(__name__)
@@ -102,7 +104,7 @@ class Zygote:
                     stdout=subprocess.DEVNULL,
                     stderr=self._stderr,
                     pass_fds=(theirs.fileno(),),
-                    env=dict(os.environ, **CHILD_ENV),
+                    env=child_environment(CHILD_ENV),
                     start_new_session=True,
                 )
             except OSError as exc:

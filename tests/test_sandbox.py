@@ -208,3 +208,23 @@ def test_without_root_what_could_not_be_applied_is_recorded():
     assert report["own_uid"] == "the grader does not run as root"
     for protection in ("network", "filesystem"):
         assert report[protection] is True or isinstance(report[protection], str)
+
+
+def test_the_graders_environment_stays_behind(tmp_path, monkeypatch):
+    """A secret in the grader's environment is neither in os.environ nor in /proc/self/environ of the child."""
+    monkeypatch.setenv("D2LGRADE_TEST_SECRET", "hunter2")
+    assert "D2LGRADE_TEST_SECRET" not in sandbox.child_environment({})
+    child = ChildTransport(tmp_path, startup_timeout=STARTUP)  # started afresh, not forked
+    child.start()
+    try:
+        seen = printed(child, """
+            import os
+            try:
+                first = open('/proc/self/environ', 'rb').read()
+            except PermissionError:  # a process that changed uid may not even read its own
+                first = b''
+            print('hunter2' in str(os.environ), b'hunter2' in first)
+            """)
+    finally:
+        child.close()
+    assert seen == "False False"
