@@ -16,12 +16,16 @@ for a whole class.
 from __future__ import annotations
 
 import ast
+import atexit
 import contextlib
 import dataclasses
+import functools
 import io
 import os
 import random
+import shutil
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -247,6 +251,14 @@ def _forget_grader_modules() -> None:
             del sys.modules[name]
 
 
+@functools.cache
+def _private_pycache() -> str:
+    """A bytecode folder of this process's own, so a .pyc planted beside the graders is never loaded."""
+    folder = tempfile.mkdtemp(prefix="d2lgrade-pycache-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def _pytest_args(files: Sequence[Path], graders: Path) -> list[str]:
     return [
         *map(str, files),
@@ -255,6 +267,7 @@ def _pytest_args(files: Sequence[Path], graders: Path) -> list[str]:
         "-p", "no:cacheprovider",
         "--assert=plain",
         "--capture=sys",
+        "--tb=native",  # messages come from the exceptions themselves; pytest's long tracebacks cost ~0.1 s each
         "--import-mode=importlib",
         "-o", "python_files=*.py",
         "-q",
@@ -284,11 +297,13 @@ def run_graders(
     _forget_grader_modules()
     # Hidden checks may import helpers from the public ones: `from public.<assignment> import ...`.
     sys.path.insert(0, str(assignment.graders))
+    pycache_prefix, sys.pycache_prefix = sys.pycache_prefix, _private_pycache()
     try:
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             status = pytest.main(_pytest_args(files, assignment.graders), plugins=[plugin])
     finally:
         sys.path.remove(str(assignment.graders))
+        sys.pycache_prefix = pycache_prefix
     if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise GraderError(f"the graders of {assignment.name} could not run (pytest exit {int(status)}):\n{log.getvalue()[-4000:]}")
     return plugin.results, plugin.opened
