@@ -9,7 +9,6 @@ single bad call costs only the test that made it.
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from d2lgrade import sandbox
 from d2lgrade.notebook import CodeCell
+from d2lgrade.results import CellReport
 from d2lgrade.transport import MEMORY_LIMIT, ChildTransport, Transport, TransportDied, TransportTimeout
 from d2lgrade.zygote import Zygote
 
@@ -24,23 +24,6 @@ __all__ = ["CellReport", "NotebookRun", "child_run"]
 
 #: Seconds one cell may run before it is stopped.
 CELL_TIMEOUT = 60.0
-
-
-@dataclasses.dataclass(frozen=True)
-class CellReport:
-    """What happened when one cell ran."""
-
-    index: int
-    """the cell's position in the notebook"""
-    status: str
-    """``ok``, ``raised``, ``timeout`` or ``crashed``"""
-    ename: str | None = None
-    evalue: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
 
 
 class NotebookRun:

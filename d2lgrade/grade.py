@@ -18,7 +18,7 @@ from d2lgrade.results import QuestionResult, SubmissionResult, TestResult
 from d2lgrade.student import CALL_TIMEOUT, Reference
 from d2lgrade.zygote import Zygote, ZygoteError
 
-__all__ = ["Submission", "find_submissions", "grade", "load_reference"]
+__all__ = ["Submission", "find_submissions", "grade", "load_reference", "start_zygote", "submission_seed"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,14 +44,20 @@ def load_reference(assignment: Assignment) -> Reference:
 
 
 def _grade_ids(path: Path) -> set[str]:
+    """The grade_ids of a notebook's cells, read leniently (any notebook format, one that
+    fails validation) so that a notebook that cannot be graded still says what it is for."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > nb.MAX_NOTEBOOK_BYTES:
+            return set()
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        # notebook format 3 keeps its cells in worksheets
+        cells = data.get("cells") or [cell for sheet in data.get("worksheets", []) for cell in sheet.get("cells", [])]
         return {
             cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-            for cell in data.get("cells", [])
+            for cell in cells
             if isinstance(cell, dict)
         }
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, TypeError, RecursionError):
         return set()
 
 
@@ -68,27 +74,66 @@ def guess_assignment(path: Path, course: Course) -> str | None:
 
 def find_submissions(paths: Iterable[Path], *, course: Course, assignment: str | None = None) -> list[Submission]:
     """Notebooks to grade from files, folders of notebooks, or nbgrader's
-    ``submitted/<student>/<assignment>/`` layout."""
+    ``submitted/<student>/<assignment>/`` layout.
+
+    Nothing named like a notebook is dropped: a folder, a link or an unreadable file
+    becomes a submission that grades to an error saying why.
+    """
     found: list[Submission] = []
     for path in map(Path, paths):
         if path.is_dir() and (path / "submitted").is_dir():
             path = path / "submitted"
         if path.is_dir() and any(path.glob("*.ipynb")):
-            for notebook in sorted(path.glob("*.ipynb")):
-                found.append(Submission(notebook.stem, assignment or guess_assignment(notebook, course), notebook))
+            found += _class_folder(path, course, assignment)
         elif path.is_dir():
             # nbgrader layout: [submitted/]<student>/<assignment>/<notebook>.ipynb, or one student's folder
             layout = sorted(path.glob("*/*/*.ipynb")) or sorted(path.glob("*/*.ipynb"))
             for notebook in layout:
                 student, name = (path.name if notebook.parent.parent == path else notebook.parent.parent.name), notebook.parent.name
-                if assignment is None or name == assignment:
-                    found.append(Submission(student, name, notebook))
+                submission = Submission(student, name, _first_link(path, notebook) or notebook)
+                if (assignment is None or name == assignment) and submission not in found:  # a linked folder once, not per notebook
+                    found.append(submission)
         else:
             found.append(Submission(path.stem, assignment or guess_assignment(path, course), path))
     return found
 
 
-def _seed(submission: Submission, seed: int) -> int:
+def _class_folder(folder: Path, course: Course, assignment: str | None) -> list[Submission]:
+    """A folder of ``<student>.ipynb``. A notebook too broken to tell its assignment is
+    graded for the one all its classmates' notebooks are for, so that its student is
+    told what is wrong with it rather than only that it matches no assignment."""
+    notebooks = sorted(folder.glob("*.ipynb"))
+    guessed = {notebook: assignment or guess_assignment(notebook, course) for notebook in notebooks}
+    shared = set(guessed.values()) - {None}
+    found = []
+    for notebook in notebooks:
+        name = guessed[notebook]
+        if name is None and len(shared) == 1 and not _loads(notebook):
+            name = next(iter(shared))
+        found.append(Submission(notebook.stem, name, notebook))
+    return found
+
+
+def _loads(path: Path) -> bool:
+    try:
+        nb.load_notebook(path)
+    except nb.NotebookError:
+        return False
+    return True
+
+
+def _first_link(root: Path, notebook: Path) -> Path | None:
+    """The first folder between ``root`` and ``notebook`` that is a symbolic link, which
+    may lead anywhere. Grading that path refuses it as a link, as it refuses a linked
+    notebook, so nothing it leads to is read."""
+    for folder in reversed(notebook.relative_to(root).parents[:-1]):
+        if (root / folder).is_symlink():
+            return root / folder
+    return None
+
+
+def submission_seed(submission: Submission, seed: int) -> int:
+    """The seed a submission is graded with: its own, else the run's."""
     return seed if submission.seed is None else submission.seed
 
 
@@ -113,7 +158,19 @@ def _assemble(submission: Submission, assignment: Assignment, tests: Sequence[Te
         questions=tuple(QuestionResult(q.name, q.points, q.autograded, tuple(by_question.get(q.name, ()))) for q in assignment.questions),
         cells=tuple(opened.cells) if opened else (),
         seconds=round(sum(c.seconds for c in (opened.cells if opened else ())) + sum(t.seconds for t in tests), 3),
+        sandbox={k: v for k, v in opened.run.confinement.items() if k != "uid"} if opened else {},  # the uid changes every run
     )
+
+
+def start_zygote() -> Zygote | None:
+    """A zygote loading its libraries in the background, or None when it cannot start
+    (children then start the slow way)."""
+    zygote = Zygote()
+    try:
+        zygote.start(wait=False)
+    except ZygoteError:
+        return None
+    return zygote
 
 
 def grade(
@@ -123,12 +180,19 @@ def grade(
     seed: int = 0,
     questions: set[str] | None = None,
     public_only: bool = False,
+    on_start: Callable[[Submission], None] | None = None,
     on_result: Callable[[SubmissionResult], None] | None = None,
     call_timeout: float = CALL_TIMEOUT,
+    zygote: Zygote | None = None,
 ) -> list[SubmissionResult]:
     """Grade every submission; a broken one becomes a result with its reason, never a crash.
 
-    ``call_timeout`` is the seconds each call into student code may take.
+    ``on_start(submission)`` is called as a submission's notebook starts to
+    run, ``on_result(result)`` as its grading ends. ``call_timeout`` is the
+    seconds each call into student code may take. ``zygote`` forks the
+    students' processes and stays open afterwards; without one, ``grade``
+    starts its own for this call. ``d2lgrade.pool.grade_many`` spreads
+    submissions over several processes.
     """
     results: dict[int, SubmissionResult] = {}
 
@@ -140,19 +204,23 @@ def grade(
     groups: dict[str, list[int]] = {}
     for index, submission in enumerate(submissions):
         if submission.assignment is None:
-            done(index, SubmissionResult.from_error(student=submission.student, assignment="?", path=str(submission.path), seed=_seed(submission, seed),
+            done(index, SubmissionResult.from_error(student=submission.student, assignment="?", path=str(submission.path), seed=submission_seed(submission, seed),
                                                     error="This notebook does not match any assignment of the course."))
             continue
         groups.setdefault(submission.assignment, []).append(index)
 
-    # One zygote for the whole run: it loads its libraries while the graders are collected, then forks
+    # One zygote for the whole call: it loads its libraries while the graders are collected, then forks
     # a child per submission. Without it (it failed to start, or died) children start the slow way.
-    zygote = Zygote() if groups else None
-    if zygote is not None:
-        try:
-            zygote.start(wait=False)
-        except ZygoteError:
-            zygote = None
+    own_zygote = zygote is None and bool(groups)
+    if own_zygote:
+        zygote = start_zygote()
+
+    def start(index: int) -> OpenSubmission:
+        submission = submissions[index]
+        if on_start is not None:
+            on_start(submission)
+        return _open(submission, submission_seed(submission, seed), zygote)
+
     try:
         for name, indexes in groups.items():
             assignment = course.assignment(name)
@@ -163,22 +231,22 @@ def grade(
                     nb.load_notebook(submission.path)
                 except nb.NotebookError as exc:
                     done(index, SubmissionResult.from_error(student=submission.student, assignment=name, path=str(submission.path),
-                                                            seed=_seed(submission, seed), error=str(exc), questions=assignment.questions))
+                                                            seed=submission_seed(submission, seed), error=str(exc), questions=assignment.questions))
                     continue
-                targets.append(Target(str(index), functools.partial(_open, submission, _seed(submission, seed), zygote)))
+                targets.append(Target(str(index), functools.partial(start, index)))
             if not targets:
                 continue
             reference = load_reference(assignment)
 
             def finished(key: str, found: list[TestResult], opened: OpenSubmission | None) -> None:
                 submission = submissions[int(key)]
-                done(int(key), _assemble(submission, assignment, found, opened, _seed(submission, seed)))
+                done(int(key), _assemble(submission, assignment, found, opened, submission_seed(submission, seed)))
 
             tests, opened = run_graders(assignment, targets, reference=reference, questions=questions, public_only=public_only, on_done=finished, call_timeout=call_timeout)
             for key, found in tests.items():
                 if int(key) not in results:  # its notebook never opened, so on_done was not called
                     finished(key, found, opened.get(key))
     finally:
-        if zygote is not None:
+        if own_zygote and zygote is not None:
             zygote.close()
     return [results[i] for i in sorted(results)]

@@ -6,9 +6,8 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from d2lgrade.execute import CellReport
 
-__all__ = ["OUTCOMES", "QuestionResult", "SubmissionResult", "TestResult", "share_points"]
+__all__ = ["CellReport", "OUTCOMES", "QuestionResult", "SubmissionResult", "TestResult", "share_points"]
 
 #: How a test can end. ``error``: the student's code raised, hung or was
 #: missing; ``failed``: it answered wrongly; ``grader_error``: the grader
@@ -25,6 +24,23 @@ def share_points(points: float, outcomes: Iterable[str]) -> float:
     if not counted:
         return 0.0
     return round(points * counted.count("passed") / len(counted), 4)
+
+
+@dataclasses.dataclass(frozen=True)
+class CellReport:
+    """What happened when one cell ran."""
+
+    index: int
+    """the cell's position in the notebook"""
+    status: str
+    """``ok``, ``raised``, ``timeout`` or ``crashed``"""
+    ename: str | None = None
+    evalue: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -41,6 +41,18 @@ def print_table(results: Sequence[SubmissionResult], console: Console | None = N
         for result in rows:
             for line in _notes(result):
                 console.print(f"  {result.student}: {line}", highlight=False, markup=False)
+    for line in _unconfined(results):
+        console.print(f"warning: {line}", highlight=False, markup=False, style="yellow")
+
+
+def _unconfined(results: Sequence[SubmissionResult]) -> list[str]:
+    """One line per protection of the sandbox that did not apply, for staff (see d2lgrade.sandbox)."""
+    missing: dict[str, set[str]] = {}
+    for result in results:
+        for protection, applied in result.sandbox.items():
+            if protection != "uid" and applied is not True:
+                missing.setdefault(f"{protection}: {applied}", set()).add(result.student)
+    return [f"student code ran without this protection ({why}) for {len(students)} student(s)" for why, students in missing.items()]
 
 
 def _notes(result: SubmissionResult) -> list[str]:

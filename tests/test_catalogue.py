@@ -11,14 +11,15 @@ holding the new source of one solution cell after a header of comment lines::
 
 A ``wrong`` case must lose points on its own question and nowhere else; a
 ``correct`` case must earn full marks everywhere. Adding a case is adding a
-file. Each assignment's cases are graded together, in one ``grade()`` call,
-because every submission costs a child process.
+file. Each assignment's cases are graded together, in one call to a pool of
+``JOBS`` worker processes kept for the session, because every submission costs
+a child process.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import nbformat
@@ -27,13 +28,16 @@ import pytest
 from d2lgrade.catalogue import KINDS, Case, discover
 from d2lgrade.course import Course
 from d2lgrade.fill import filled_stub
-from d2lgrade.grade import Submission, grade
+from d2lgrade.grade import Submission
+from d2lgrade.pool import Pool
 from d2lgrade.results import SubmissionResult
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = Path(__file__).resolve().parent / "catalogue"
 #: Seeds the reference is graded with.
 REFERENCE_SEEDS = range(20)
+#: Worker processes grading the catalogue.
+JOBS = 2
 CASES = discover(CATALOGUE)
 
 
@@ -78,7 +82,13 @@ def _require_graders(course: Course, assignment: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def catalogue_results(course: Course, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[str, SubmissionResult]]:
+def pool() -> Iterator[Pool]:
+    with Pool(JOBS) as workers:
+        yield workers
+
+
+@pytest.fixture(scope="session")
+def catalogue_results(course: Course, pool: Pool, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[str, SubmissionResult]]:
     """``results(assignment)``: every runnable case of the assignment, graded in one call, by student name."""
     def grade_cases(assignment: str) -> dict[str, SubmissionResult]:
         _require_graders(course, assignment)
@@ -88,19 +98,19 @@ def catalogue_results(course: Course, tmp_path_factory: pytest.TempPathFactory) 
             Submission(student=c.student, assignment=assignment, path=_write(course, folder, assignment, c.student, {c.question: c.source}))
             for c in cases
         ]
-        return {r.student: r for r in grade(submissions, course=course, seed=0)}
+        return {r.student: r for r in pool.grade(submissions, course=course, seed=0)}
 
     return _once_per_assignment(grade_cases)
 
 
 @pytest.fixture(scope="session")
-def reference_results(course: Course, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[int, SubmissionResult]]:
+def reference_results(course: Course, pool: Pool, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[int, SubmissionResult]]:
     """``results(assignment)``: the filled-in stub graded once per seed, all in one call, by seed."""
     def grade_seeds(assignment: str) -> dict[int, SubmissionResult]:
         _require_graders(course, assignment)
         path = _write(course, tmp_path_factory.mktemp(f"reference-{assignment}"), assignment, assignment, {})
         submissions = [Submission(student=f"seed{s}", assignment=assignment, path=path, seed=s) for s in REFERENCE_SEEDS]
-        return {r.seed: r for r in grade(submissions, course=course, seed=0)}
+        return {r.seed: r for r in pool.grade(submissions, course=course, seed=0)}
 
     return _once_per_assignment(grade_seeds)
 

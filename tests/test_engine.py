@@ -1,6 +1,7 @@
 """The engine end to end on a toy course written into a temporary folder, the way pytest tests itself."""
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -100,6 +101,14 @@ def results(course, tmp_path_factory):
     (folder / "garbage.ipynb").write_text("{not json")
     submissions.append(Submission("garbage", "toy", folder / "garbage.ipynb"))
     return {r.student: r for r in grade(submissions, course=course, seed=3, call_timeout=5.0)}
+
+
+def test_each_result_records_what_confined_the_students_process(results):
+    for name in ("reference", "stub", "wrong"):
+        assert set(results[name].sandbox) >= {"network", "filesystem", "own_uid"}
+        if os.geteuid() == 0:  # as CI runs
+            assert all(results[name].sandbox[p] is True for p in ("network", "filesystem", "own_uid"))
+    assert results["garbage"].sandbox == {}  # never ran
 
 
 def _outcomes(result, question):

@@ -228,3 +228,20 @@ def test_the_graders_environment_stays_behind(tmp_path, monkeypatch):
     finally:
         child.close()
     assert seen == "False False"
+
+
+def test_the_table_warns_staff_when_a_protection_was_missing():
+    from rich.console import Console
+
+    from d2lgrade.results import SubmissionResult
+    from d2lgrade.table import print_table
+
+    confined = {"uid": 3000001, "network": True, "filesystem": True, "own_uid": True}
+    results = [
+        SubmissionResult("ada", "toy", "ada.ipynb", 0, sandbox=confined),
+        SubmissionResult("ben", "toy", "ben.ipynb", 0, sandbox={**confined, "network": "no namespaces (EPERM)"}),
+    ]
+    console = Console(record=True, width=200)
+    print_table(results, console=console)
+    warnings = [line for line in console.export_text().splitlines() if line.startswith("warning")]
+    assert warnings == ["warning: student code ran without this protection (network: no namespaces (EPERM)) for 1 student(s)"]

@@ -1,0 +1,228 @@
+"""Grading a class in parallel: worker processes take submissions from a queue, a few at a time.
+
+Each worker (``python -m d2lgrade.worker``) keeps one zygote for all its
+work and grades a chunk of submissions of one assignment with one
+``grade()`` call, so the graders are collected once per chunk rather than
+once per submission. Chunks shrink as the queue empties, so that the
+workers finish together. Results travel back as ``SubmissionResult.to_dict()``
+JSON, one line each, the moment they are done.
+
+Every submission's grading depends on its own seed only, so the results do
+not depend on the number of workers or on how the submissions were chunked.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import math
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+
+from d2lgrade.course import Course, CourseError
+from d2lgrade.grade import Submission, grade
+from d2lgrade.plugin import GraderError
+from d2lgrade.results import SubmissionResult
+from d2lgrade.student import CALL_TIMEOUT
+from d2lgrade.worker import submission_to_json
+
+__all__ = ["MAX_CHUNK", "Pool", "WorkerError", "default_jobs", "grade_many"]
+
+#: The most submissions a worker takes at once: more saves starting a pytest session again (measured at
+#: 0.01 to 0.03 s of CPU a session in a worker, a submission taking 1 to 5 s), fewer balances the load.
+MAX_CHUNK = 4
+#: Seconds a worker may take to stop once it has no more work.
+STOP_TIMEOUT = 10.0
+
+
+class WorkerError(RuntimeError):
+    """A grading worker stopped unexpectedly (a bug on our side, not the students')."""
+
+
+def default_jobs() -> int:
+    """The number of cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def grade_many(submissions: Sequence[Submission], *, jobs: int = 1, **options) -> list[SubmissionResult]:
+    """``grade()`` spread over ``jobs`` worker processes started for this call (see ``Pool.grade``)."""
+    with Pool(jobs) as pool:
+        return pool.grade(submissions, **options)
+
+
+class Pool:
+    """Up to ``jobs`` grading workers, started when first needed and kept for every ``grade`` call until
+    ``close``; with one job, grading happens in this process."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = max(1, jobs)
+        self.workers: list[_Worker] = []
+        self.events: queue.Queue = queue.Queue()
+        """(worker, message) as the workers' replies arrive; message None when a worker ended"""
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self, *, kill: bool = False) -> None:
+        """Let the workers end (each closes its zygote), or kill them."""
+        for worker in self.workers:
+            worker.stop(kill=kill)
+        self.workers = []
+
+    def grade(
+        self,
+        submissions: Sequence[Submission],
+        *,
+        course: Course,
+        seed: int = 0,
+        questions: set[str] | None = None,
+        public_only: bool = False,
+        on_start: Callable[[Submission], None] | None = None,
+        on_result: Callable[[SubmissionResult], None] | None = None,
+        call_timeout: float = CALL_TIMEOUT,
+        chunk: int | None = None,
+    ) -> list[SubmissionResult]:
+        """What ``grade()`` returns for these arguments, graded by the workers.
+
+        Results come back in the submissions' order; ``on_start`` and
+        ``on_result`` are called here as each submission starts and ends.
+        ``chunk`` fixes how many submissions a worker takes at once (default:
+        fewer as the queue empties, at most ``MAX_CHUNK``).
+        """
+        if self.jobs == 1 or (len(submissions) <= 1 and not self.workers):
+            return grade(submissions, course=course, seed=seed, questions=questions, public_only=public_only,
+                         on_start=on_start, on_result=on_result, call_timeout=call_timeout)
+        options = {"course": str(course.root), "seed": seed, "questions": sorted(questions) if questions is not None else None,
+                   "public_only": public_only, "call_timeout": call_timeout}
+        while len(self.workers) < min(self.jobs, len(submissions)):
+            self.workers.append(_Worker(self.events))
+        work = _Queue(submissions, len(self.workers), chunk)
+        results: dict[int, SubmissionResult] = {}
+        try:
+            for worker in self.workers:
+                worker.give(work.take(), options)
+            # until every result is in and every worker has said it is idle, so that none is left for the next call
+            while len(results) < len(submissions) or any(w.busy for w in self.workers):
+                worker, message = self.events.get()
+                if message is None:
+                    grading = ", ".join(sorted({submissions[i].student for i in worker.assigned})) or "nothing"
+                    raise WorkerError(f"a grading worker stopped (exit status {worker.process.wait()}) while grading {grading}{worker.last_words()}")
+                if "start" in message:
+                    if on_start is not None:
+                        on_start(submissions[message["start"]])
+                elif "result" in message:
+                    result = SubmissionResult.from_dict(message["data"])
+                    results[message["result"]] = result
+                    worker.assigned.discard(message["result"])
+                    if on_result is not None:
+                        on_result(result)
+                elif "idle" in message:
+                    worker.busy = False
+                    worker.give(work.take(), options)
+                elif "error" in message:
+                    kind = {"GraderError": GraderError, "CourseError": CourseError}.get(message["error"], WorkerError)
+                    raise kind(message["message"])
+        except BaseException:
+            self.close(kill=True)
+            raise
+        return [results[i] for i in range(len(submissions))]
+
+
+class _Queue:
+    """The submissions still to hand out, as chunks of one assignment each."""
+
+    def __init__(self, submissions: Sequence[Submission], jobs: int, chunk: int | None) -> None:
+        by_assignment: dict[str | None, list[int]] = {}
+        for index, submission in enumerate(submissions):
+            by_assignment.setdefault(submission.assignment, []).append(index)
+        self.waiting = collections.deque((index, submissions[index]) for indexes in by_assignment.values() for index in indexes)
+        self.jobs = jobs
+        self.chunk = chunk
+
+    def take(self) -> list:
+        """The next chunk, ``[[index, submission as JSON], ...]``; empty when nothing is left."""
+        if not self.waiting:
+            return []
+        # Guided scheduling: a share of what is left, so that the last chunks are small.
+        size = self.chunk or min(MAX_CHUNK, math.ceil(len(self.waiting) / (2 * self.jobs)))
+        assignment = self.waiting[0][1].assignment
+        taken = []
+        while self.waiting and len(taken) < size and self.waiting[0][1].assignment == assignment:
+            index, submission = self.waiting.popleft()
+            taken.append([index, submission_to_json(submission)])
+        return taken
+
+
+class _Worker:
+    """One worker process; a thread reads its replies onto the pool's event queue."""
+
+    def __init__(self, events: queue.Queue) -> None:
+        self.log = tempfile.TemporaryFile(prefix="d2lgrade-worker-")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "d2lgrade.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            encoding="utf-8",
+        )
+        self.busy = False
+        """whether it has a chunk it has not finished"""
+        self.assigned: set[int] = set()
+        """the indexes of the submissions it was given and has not answered yet"""
+        self.stopping = False
+        threading.Thread(target=self._read, args=(events,), daemon=True).start()
+
+    def _read(self, events: queue.Queue) -> None:
+        try:
+            for line in self.process.stdout:
+                events.put((self, json.loads(line)))
+        except ValueError:
+            pass  # not one of its replies: treated as its end
+        finally:
+            if not self.stopping:
+                events.put((self, None))
+
+    def give(self, chunk: list, options: dict) -> None:
+        """Send it a chunk to grade with these options (nothing when the chunk is empty)."""
+        if not chunk:
+            return
+        self.busy = True
+        self.assigned.update(index for index, _ in chunk)
+        with contextlib.suppress(BrokenPipeError):  # it died: its reader reports that
+            self.process.stdin.write(json.dumps({"options": options, "chunk": chunk}) + "\n")
+            self.process.stdin.flush()
+
+    def stop(self, *, kill: bool = False) -> None:
+        """Close its input, so that it closes its zygote and ends, and wait; or kill it (its zygote then kills
+        the students' processes)."""
+        self.stopping = True
+        with contextlib.suppress(BrokenPipeError):
+            self.process.stdin.close()
+        if kill:
+            self.process.kill()
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+    def last_words(self) -> str:
+        with contextlib.suppress(OSError, ValueError):
+            self.log.seek(0)
+            said = self.log.read()[-3000:].decode("utf-8", "replace").strip()
+            return f":\n{said}" if said else ""
+        return ""

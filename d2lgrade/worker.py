@@ -1,0 +1,101 @@
+"""A grading worker: grades the chunks of submissions that ``d2lgrade.pool`` sends it.
+
+Started as ``python -m d2lgrade.worker``, it is a grading process like the
+one it works for: it runs the graders, and student code only in children
+forked from its one zygote, which serves every chunk it grades.
+
+It reads one JSON line per chunk on stdin: ``{"options": {...}, "chunk":
+[[index, submission], ...]}``, the options being ``grade()``'s (``course``,
+``seed``, ``questions``, ``public_only``, ``call_timeout``). It answers JSON
+lines on stdout: ``{"start": index}`` as a submission starts, ``{"result":
+index, "data": SubmissionResult.to_dict()}`` as its grading ends, ``{"idle":
+true}`` when the chunk is done, and ``{"error": kind, "message": text}``
+(then it ends) when the graders cannot run at all. It ends when stdin closes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from d2lgrade.course import Course, CourseError
+from d2lgrade.grade import Submission, grade, start_zygote, submission_seed
+from d2lgrade.plugin import GraderError
+from d2lgrade.zygote import Zygote
+
+__all__ = ["main", "serve", "submission_from_json", "submission_to_json"]
+
+
+def submission_to_json(submission: Submission) -> dict:
+    return {**dataclasses.asdict(submission), "path": str(submission.path)}
+
+
+def submission_from_json(data: dict) -> Submission:
+    return Submission(**{**data, "path": Path(data["path"])})
+
+
+def _grade_chunk(chunk: list, options: dict, zygote: Zygote | None, say) -> None:
+    indexes = [index for index, _ in chunk]
+    submissions = [submission_from_json(data) for _, data in chunk]
+    index_of = {id(s): i for i, s in zip(indexes, submissions)}
+    # A result names its student, notebook and seed; identical ones are graded alike, so any of their indexes will do.
+    waiting: dict[tuple, list[int]] = {}
+    for index, submission in zip(indexes, submissions):
+        waiting.setdefault((submission.student, str(submission.path), submission_seed(submission, options["seed"])), []).append(index)
+    grade(
+        submissions,
+        course=Course(Path(options["course"])),
+        seed=options["seed"],
+        questions=set(options["questions"]) if options["questions"] is not None else None,
+        public_only=options["public_only"],
+        call_timeout=options["call_timeout"],
+        zygote=zygote,
+        on_start=lambda s: say(start=index_of[id(s)]),
+        on_result=lambda r: say(result=waiting[(r.student, r.path, r.seed)].pop(0), data=r.to_dict()),
+    )
+
+
+def serve(requests: TextIO, replies: TextIO) -> None:
+    zygote = start_zygote()
+
+    def say(**message) -> None:
+        replies.write(json.dumps(message) + "\n")
+        replies.flush()
+
+    try:
+        for number, line in enumerate(requests):
+            request = json.loads(line)
+            try:
+                _grade_chunk(request["chunk"], request["options"], zygote, say)
+            except (GraderError, CourseError) as exc:
+                say(error=type(exc).__name__, message=str(exc))
+                return
+            if number == 0:
+                # What the first chunk loaded (torch, d2l, the graders) lives as long as the worker: frozen, the
+                # full collections pytest runs at the end of every session skip it (0.5 s a chunk otherwise).
+                gc.collect()
+                gc.freeze()
+            say(idle=True)
+    finally:
+        if zygote is not None:
+            zygote.close()
+
+
+def main() -> None:
+    # The replies get stdout's descriptor to themselves: anything else that writes to stdout
+    # (a library, a grader) ends up on stderr instead of in the middle of a reply.
+    replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    try:
+        serve(sys.stdin, replies)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the pool reports it
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
