@@ -10,3 +10,7 @@ c.CourseDirectory.release_directory = "assignments"
 # nbgrader 0.9 adds an assignment to its gradebook when it is first
 # generated; d2lgrade reads this list to know the course.
 ASSIGNMENTS = ["linear_regression", "linreg_scratch", "linreg_concise"]
+
+# The stubs' `check("...")` cells are the students' own self-checks; when
+# nbgrader autogrades, the test cells grade each question, so skip them.
+c.Execute.skip_cells_with_tag = "check"

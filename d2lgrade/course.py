@@ -1,4 +1,10 @@
-"""The course on disk: its assignments, their source notebooks, and their graders."""
+"""The course on disk: its assignments, their source notebooks, and their graders.
+
+A course checkout has ``solutions/`` (the nbgrader source notebooks, with the
+reference code and the points). A student release (``d2lgrade release``) has
+only the stubs in ``assignments/`` and the public graders: its questions and
+points are read from the stubs' nbgrader metadata, and it has no reference code.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +28,11 @@ class Assignment:
 
     name: str
     source: Path
-    """the nbgrader source notebook, ``solutions/<name>/<name>.ipynb``"""
+    """the nbgrader source notebook, ``solutions/<name>/<name>.ipynb``; in a release, the stub"""
     graders: Path
     """the folder holding ``public/<name>.py`` and ``hidden/<name>.py``"""
+    released: bool = False
+    """a student release: ``source`` is the stub, so there is no reference code"""
 
     @cached_property
     def notebook(self):
@@ -57,34 +65,41 @@ class Assignment:
             if cell.cell_type == "code" and "setup" in cell.metadata.get("tags", [])
         ]
 
-    @cached_property
-    def solution_sources(self) -> dict[str, str]:
-        """The reference code of each graded function, by name."""
-        return {
-            cell.metadata["nbgrader"]["grade_id"]: nb.strip_solution_markers(cell.source)
+    def _solution_cells(self) -> list:
+        """The code cells of the graded functions (in a release, their stubs)."""
+        return [
+            cell
             for cell in self.notebook.cells
             if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution", False)
-        }
+        ]
+
+    @cached_property
+    def solution_sources(self) -> dict[str, str]:
+        """The reference code of each graded function, by name (none in a release)."""
+        if self.released:
+            return {}
+        return {cell.metadata["nbgrader"]["grade_id"]: nb.strip_solution_markers(cell.source) for cell in self._solution_cells()}
+
+    @cached_property
+    def book_names(self) -> frozenset[str]:
+        """The graded functions that are the book's own (tagged ``book``), which grading swaps in for
+        the student's when another function calls them."""
+        return frozenset(cell.metadata["nbgrader"]["grade_id"] for cell in self._solution_cells() if "book" in cell.metadata.get("tags", []))
 
     @cached_property
     def book_sources(self) -> dict[str, str]:
         """Reference code that may run on the student's side: the book's own functions.
 
         Their cells carry the tag ``book``; exercise solutions never leave
-        the grading process.
+        the grading process. A release has none: its checks run against the
+        student's own versions.
         """
-        return {
-            cell.metadata["nbgrader"]["grade_id"]: nb.strip_solution_markers(cell.source)
-            for cell in self.notebook.cells
-            if cell.cell_type == "code"
-            and cell.metadata.get("nbgrader", {}).get("solution", False)
-            and "book" in cell.metadata.get("tags", [])
-        }
+        return {name: source for name, source in self.solution_sources.items() if name in self.book_names}
 
 
 @dataclasses.dataclass(frozen=True)
 class Course:
-    """A course folder: ``solutions/``, ``assignments/``, ``graders/``."""
+    """A course folder: ``solutions/``, ``assignments/``, ``graders/`` (a release lacks ``solutions/``)."""
 
     root: Path
 
@@ -92,33 +107,45 @@ class Course:
     def graders(self) -> Path:
         return self.root / "graders"
 
+    @property
+    def released(self) -> bool:
+        """A student release: stubs and public graders, no ``solutions/``."""
+        return not (self.root / "solutions").is_dir()
+
+    @property
+    def _notebooks(self) -> Path:
+        """Where each assignment's notebook that declares its questions lives."""
+        return self.root / ("assignments" if self.released else "solutions")
+
     def assignment_names(self) -> list[str]:
-        folder = self.root / "solutions"
+        folder = self._notebooks
         return sorted(p.name for p in folder.iterdir() if (p / f"{p.name}.ipynb").is_file()) if folder.is_dir() else []
 
     def assignment(self, name: str) -> Assignment:
-        source = self.root / "solutions" / name / f"{name}.ipynb"
+        source = self._notebooks / name / f"{name}.ipynb"
         if not source.is_file():
             known = ", ".join(self.assignment_names()) or "none"
             raise CourseError(f"no assignment {name!r} in {self.root} (known: {known})")
-        return Assignment(name, source, self.graders)
+        return Assignment(name, source, self.graders, released=self.released)
 
     def stub(self, name: str) -> Path:
         return self.root / "assignments" / name / f"{name}.ipynb"
 
 
 def _is_course(folder: Path) -> bool:
-    return (folder / "solutions").is_dir() and (folder / "graders").is_dir()
+    """A course checkout (``solutions/``, ``graders/``) or a student release (``assignments/``, ``graders/``)."""
+    return (folder / "graders").is_dir() and ((folder / "solutions").is_dir() or (folder / "assignments").is_dir())
 
 
 def find_course(start: Path | None = None) -> Course:
     """The course to use: ``$D2LGRADE_COURSE``, else the nearest folder up from
-    ``start`` (the working directory) that has ``solutions/`` and ``graders/``,
-    else the checkout this package was installed from."""
+    ``start`` (the working directory) that has ``graders/`` and ``solutions/``
+    (or, in a release, ``assignments/``), else the checkout or release this
+    package was installed from."""
     if os.environ.get("D2LGRADE_COURSE"):
         root = Path(os.environ["D2LGRADE_COURSE"]).resolve()
         if not _is_course(root):
-            raise CourseError(f"D2LGRADE_COURSE={root} has no solutions/ and graders/ folders")
+            raise CourseError(f"D2LGRADE_COURSE={root} has no graders/ folder with solutions/ or assignments/ beside it")
         return Course(root)
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):

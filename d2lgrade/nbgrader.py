@@ -9,28 +9,19 @@ reads as partial credit.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import warnings
 from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from d2lgrade.course import Course, find_course
-from d2lgrade.execute import NotebookRun
-from d2lgrade.notebook import CodeCell, top_level_definitions
-from d2lgrade.plugin import OpenSubmission, Target, run_graders
-from d2lgrade.results import share_points
-from d2lgrade.transport import InProcessTransport
+from d2lgrade.course import Course, CourseError, find_course
+from d2lgrade.selfcheck import question_report, question_results, quiet, run_in_kernel
 
 __all__ = ["generate_stubs", "grade_question"]
-
-_MARKS = {"passed": "✓", "failed": "✗", "error": "✗", "grader_error": "!", "skipped": "-"}
 
 
 def grade_question(assignment: str, question: str, namespace: MutableMapping[str, Any], *, seed: int = 0) -> float:
@@ -41,28 +32,19 @@ def grade_question(assignment: str, question: str, namespace: MutableMapping[str
     """
     from d2lgrade.grade import load_reference
 
-    noise = io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stderr(noise):
-        warnings.simplefilter("ignore")
+    with quiet():
         spec = find_course().assignment(assignment)
-        history = [source for source in namespace.get("In", []) if isinstance(source, str)]
-        functions = top_level_definitions([CodeCell(i, source) for i, source in enumerate(history)])
-        run = NotebookRun([], lambda: InProcessTransport(namespace), seed=seed)
-        opened = OpenSubmission(run, functions, [], seed)
-        tests, _ = run_graders(
-            spec, [Target("kernel", lambda: opened)], reference=load_reference(spec), questions={question}
-        )
-    found = tests["kernel"]
-    points = spec.question(question).points
-    score = share_points(points, (t.outcome for t in found))
-    print(f"{question}: {score:g} / {points:g} points")
-    for test in found:
-        print(f"  {_MARKS[test.outcome]} {test.name}" + (f"\n      {test.message}" if test.message and test.outcome != "skipped" else ""))
-    return score
+        reference = load_reference(spec)
+    tests = run_in_kernel(spec, namespace, questions={question}, reference=reference, public_only=False, seed=seed)
+    (result,) = question_results(spec, tests, {question})
+    print(question_report(result, public=False))
+    return result.score
 
 
 def generate_stubs(course: Course, names: Sequence[str], out: Path) -> list[Path]:
     """Run ``nbgrader generate_assignment`` on copies of the source notebooks; write stubs under ``out``."""
+    if course.released:
+        raise CourseError(f"{course.root} is a student release: it has no solutions/ to make stubs from")
     written = []
     # nbgrader runs the `alembic` command it installed next to this Python.
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
