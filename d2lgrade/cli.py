@@ -7,37 +7,86 @@ import sys
 from pathlib import Path
 
 from d2lgrade.course import CourseError, find_course
+from d2lgrade.export.command import add_export_command
+from d2lgrade.gradescope import add_gradescope_command
 
 #: Exit status when any test hit a grader error (the graders need fixing).
 EXIT_GRADER_ERROR = 3
 
 
 def _autograde(args: argparse.Namespace) -> int:
-    from d2lgrade.export import write_csv, write_json
-    from d2lgrade.grade import find_submissions, grade
+    from d2lgrade.grade import find_submissions, submission_seed
+    from d2lgrade.plugin import GraderError
+    from d2lgrade.pool import WorkerError, default_jobs, grade_many
+    from d2lgrade.progress import GradingProgress
+    from d2lgrade.store import ResultStore, clashes, graded_with
     from d2lgrade.table import print_table
 
     course = find_course(args.course)
+    stream = sys.stderr  # bound now: grading redirects sys.stderr while the graders run
+    if args.gradebook is not None and (args.question or args.public_only):
+        print("--gradebook records whole gradings only: leave out --question and --public-only", file=stream)
+        return 2
+    if args.gradebook is not None and args.shard is not None:
+        print("--gradebook and --shard do not go together: shards on several machines would write one gradebook at once",
+              file=stream)
+        return 2
     submissions = find_submissions(args.paths, course=course, assignment=args.assignment)
     if not submissions:
-        print("no notebooks found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
+        print("no notebooks found in " + ", ".join(map(str, args.paths)), file=stream)
         return 2
-    progress = sys.stderr  # bound now: grading redirects sys.stderr while the graders run
-    print(f"grading {len(submissions)} submission(s) with seed {args.seed}", file=progress)
-    results = grade(
-        submissions,
-        course=course,
-        seed=args.seed,
-        questions=set(args.question) if args.question else None,
-        public_only=args.public_only,
-        call_timeout=args.timeout,
-        on_result=lambda r: print(f"  graded {r.student} ({r.assignment}): {r.score:g}/{r.possible:g}", file=progress, flush=True),
-    )
+    if clashes(submissions):
+        print("more than one notebook for the same student and assignment:\n  " + "\n  ".join(clashes(submissions)), file=stream)
+        return 2
+    questions = set(args.question) if args.question else None
+    shard = None
+    if args.shard is not None:
+        from d2lgrade.shard import select, shard_record
+
+        shard = shard_record(args.shard, submissions, seed=args.seed, questions=questions, public_only=args.public_only)
+        everyone, submissions = len(submissions), select(submissions, args.shard)
+        print(f"shard {args.shard}: {len(submissions)} of the class's {everyone} submission(s)", file=stream)
+
+    def settings(path, seed: int) -> dict:
+        return graded_with(path, seed=seed, questions=questions, public_only=args.public_only)
+
+    store = ResultStore(args.out)
+    kept = {}
+    if args.resume:
+        kept, regrade = store.resume(submissions, lambda s: settings(s.path, submission_seed(s, args.seed)))
+        for reason in regrade:
+            print(f"grading again: {reason}", file=stream)
+        print(f"resuming: {len(kept)} of {len(submissions)} submission(s) already graded in {args.out}", file=stream)
+    elif store.clear():
+        print(f"replacing the results of an earlier run in {args.out} (--resume would keep them)", file=stream)
+    todo = [s for index, s in enumerate(submissions) if index not in kept]
+    print(f"grading {len(todo)} submission(s) with seed {args.seed}", file=stream)
+
+    def record(result) -> None:
+        store.save(result, settings(result.path, result.seed))
+        progress.finished(result)
+
+    try:
+        with GradingProgress(len(todo), stream) as progress:
+            fresh = iter(grade_many(todo, course=course, jobs=args.jobs or default_jobs(), seed=args.seed, questions=questions, public_only=args.public_only,
+                                    call_timeout=args.timeout, on_start=progress.started, on_result=record))
+    except (GraderError, WorkerError) as exc:
+        print(f"d2lgrade: {exc}\nthe results so far are kept in {store.folder}: fix the problem and go on with --resume", file=stream)
+        return EXIT_GRADER_ERROR
+    except KeyboardInterrupt:
+        print(f"stopped; the results so far are kept in {store.folder}: go on with --resume", file=stream)
+        return 130
+    results = [kept[index] if index in kept else next(fresh) for index in range(len(submissions))]
     print_table(results)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(results, args.out / "results.json")
-    write_csv(results, args.out / "grades.csv")
-    print(f"wrote {args.out / 'results.json'} and {args.out / 'grades.csv'}")
+    written = store.write_summary(results, shard=shard)
+    print("wrote " + ", ".join(map(str, written)))
+    if args.gradebook is not None:
+        from d2lgrade import gradebook
+
+        problems = gradebook.record(results, course.root, args.gradebook or None)
+        print(f"recorded the scores in nbgrader's gradebook {args.gradebook or gradebook.default_db_url(course.root)}")
+        for submission, why in problems.items():
+            print(f"  {submission}: {why}", file=stream)
     return EXIT_GRADER_ERROR if any(r.grader_errors for r in results) else 0
 
 
@@ -51,6 +100,48 @@ def _stubs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from d2lgrade.selfcheck import check_notebook, wants_colour
+
+    course = find_course(args.course or args.notebook.resolve().parent)
+    return check_notebook(args.notebook, course=course, assignment=args.assignment, questions=args.question, seed=args.seed, colour=wants_colour())
+
+
+def _release(args: argparse.Namespace) -> int:
+    from d2lgrade.release import build_release
+
+    out = build_release(find_course(args.course), args.assignments, args.out, archive=args.zip)
+    print(f"wrote {out}" + (f" and {out.name}.zip beside it" if args.zip else ""))
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from d2lgrade.shard import MergeError, merge_into
+
+    try:
+        results, written = merge_into(args.results, args.out)
+    except MergeError as exc:
+        print(f"d2lgrade merge: {exc}", file=sys.stderr)
+        return 2
+    print(f"merged {len(args.results)} shard(s), {len(results)} submission(s); wrote " + ", ".join(map(str, written)))
+    return EXIT_GRADER_ERROR if any(r.grader_errors for r in results) else 0
+
+
+def _shard(text: str):
+    from d2lgrade.shard import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="d2lgrade", description="Autograde d2l Linear Neural Networks notebooks.")
     parser.add_argument("--course", type=Path, default=None, help="course folder (default: found from the working directory)")
@@ -59,16 +150,49 @@ def build_parser() -> argparse.ArgumentParser:
     auto = verbs.add_parser("autograde", help="grade submitted notebooks")
     auto.add_argument("paths", nargs="+", type=Path, help="notebooks, folders of notebooks, or nbgrader's submitted/ folder")
     auto.add_argument("--assignment", help="the assignment, when it cannot be told from the path or the notebook")
-    auto.add_argument("--out", type=Path, default=Path("results"), help="where to write results.json and grades.csv (default: results)")
+    auto.add_argument("--out", type=Path, default=Path("results"), help="where to write results.json, grades.csv, junit.xml, feedback/, report/ and, as each is graded, "
+                           "submissions/<assignment>/<student>.json (default: results)")
     auto.add_argument("--seed", type=int, default=0, help="seed for the graders' inputs and the students' code (default: 0)")
     auto.add_argument("--question", action="append", help="grade only this question (repeatable)")
     auto.add_argument("--public-only", action="store_true", help="run the public checks only")
     auto.add_argument("--timeout", type=float, default=30.0, help="seconds each call into student code may take (default: 30)")
+    auto.add_argument("--jobs", type=_positive, default=None, metavar="N",
+                      help="submissions graded at the same time, each by its own worker process (default: the number of cores)")
+    auto.add_argument("--resume", action="store_true",
+                      help="keep the results already in --out that were graded with the same seed, questions, --public-only and "
+                           "notebook, and grade only the rest; without it, the results of an earlier run in --out are replaced")
+    auto.add_argument("--gradebook", nargs="?", const="", metavar="URL",
+                      help="also record the scores in nbgrader's gradebook, for formgrader, export and generate_feedback "
+                           "(default URL: the course's, from nbgrader_config.py)")
+    auto.add_argument("--shard", type=_shard, metavar="K/N",
+                      help="grade only shard K of N (K from 0 to N-1, as SLURM_ARRAY_TASK_ID and JOB_COMPLETION_INDEX count): "
+                           "each submission is in exactly one shard; join the shards' results.json with `d2lgrade merge`")
     auto.set_defaults(run=_autograde)
 
     stubs = verbs.add_parser("stubs", help="regenerate assignments/ from solutions/ with nbgrader")
     stubs.add_argument("assignments", nargs="*", help="assignments to regenerate (default: all)")
     stubs.set_defaults(run=_stubs)
+
+    check = verbs.add_parser("check", help="run the public checks on a saved notebook, as grading runs it")
+    check.add_argument("notebook", type=Path, help="the notebook to check (the course is found from its folder unless --course says)")
+    check.add_argument("--question", action="append", help="check only this function (repeatable)")
+    check.add_argument("--assignment", help="the assignment, when it cannot be told from the notebook")
+    check.add_argument("--seed", type=int, default=0, help="seed for the checks' inputs and the notebook's code (default: 0)")
+    check.set_defaults(run=_check)
+
+    release = verbs.add_parser("release", help="build the student release: stubs, public checks, the engine, a README")
+    release.add_argument("assignments", nargs="+", help="the assignments to release")
+    release.add_argument("--out", type=Path, required=True, help="the folder to create")
+    release.add_argument("--zip", action="store_true", help="also write <out>.zip beside the folder")
+    release.set_defaults(run=_release)
+
+    add_export_command(verbs)
+    add_gradescope_command(verbs)
+
+    merge = verbs.add_parser("merge", help="join the results.json of every shard of a class graded with --shard K/N")
+    merge.add_argument("results", nargs="+", type=Path, help="the results.json of every shard, each once")
+    merge.add_argument("--out", type=Path, required=True, help="where to write results.json, grades.csv, junit.xml, feedback/ and report/")
+    merge.set_defaults(run=_merge)
     return parser
 
 
