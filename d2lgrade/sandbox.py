@@ -183,12 +183,12 @@ def _pivot_into_new_root(root: str, policy: Policy, uid: int, gid: int) -> None:
         raise OSError(0, f"pivot_root is not known on {platform.machine()}")
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
     _mount("tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=4m,mode=0755")
+    # The private folders first, so that what is bound below /tmp (a venv there, say) lands on top of them.
+    _private_tmpfs(root + HOME, policy, "0700", f"uid={uid},gid={gid}")
+    _private_tmpfs(root + "/tmp", policy, "1777")
     for path in _paths_to_bind():
         _bind(path, root + path, read_only=path not in KERNEL_PATHS or path == "/sys")
-    for folder, owner, mode in ((HOME, f"uid={uid},gid={gid}", "0700"), ("/tmp", "", "1777"), ("/dev/shm", "", "1777")):
-        os.makedirs(root + folder, exist_ok=True)
-        options = ",".join(filter(None, [f"size={policy.disk}", f"mode={mode}", owner]))
-        _mount("tmpfs", root + folder, "tmpfs", _MS_NOSUID | _MS_NODEV, options)
+    _private_tmpfs(root + "/dev/shm", policy, "1777")  # over the host's, once /dev is bound
     os.makedirs(root + "/.old")
     _check(_libc.syscall(_SYS_PIVOT_ROOT, os.fsencode(root), os.fsencode(root + "/.old")), "pivot_root")
     os.chdir("/")
@@ -196,6 +196,12 @@ def _pivot_into_new_root(root: str, policy: Policy, uid: int, gid: int) -> None:
     os.rmdir("/.old")
     _mount(None, "/", None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
     os.chdir(HOME)
+
+
+def _private_tmpfs(folder: str, policy: Policy, mode: str, owner: str = "") -> None:
+    os.makedirs(folder, exist_ok=True)
+    options = ",".join(filter(None, [f"size={policy.disk}", f"mode={mode}", owner]))
+    _mount("tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV, options)
 
 
 def _bind(source: str, target: str, *, read_only: bool) -> None:
