@@ -10,38 +10,13 @@ import os
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from d2lgrade import sandbox, wire
 from d2lgrade.transport import ChildTransport, TransportDied
-from d2lgrade.zygote import Zygote
 
 STARTUP = 60.0
-
-
-@pytest.fixture(scope="module")
-def zygote() -> Iterator[Zygote]:
-    with Zygote(startup_timeout=STARTUP) as started:
-        yield started
-
-
-@pytest.fixture
-def confined(zygote, tmp_path) -> Iterator:
-    made = []
-
-    def start(**options) -> ChildTransport:
-        folder = tmp_path / f"child{len(made)}"
-        folder.mkdir()
-        transport = ChildTransport(folder, zygote=zygote, startup_timeout=STARTUP, **options)
-        transport.start()
-        made.append(transport)
-        return transport
-
-    yield start
-    for transport in made:
-        transport.close()
 
 
 def run(transport: ChildTransport, source: str, timeout: float = 30.0) -> dict:
@@ -59,18 +34,18 @@ def needs(transport: ChildTransport, protection: str) -> None:
         pytest.skip(f"{protection} is not confined here: {transport.confinement.get(protection)}")
 
 
-def test_the_child_reports_what_was_applied(confined):
-    child = confined()
+def test_the_child_reports_what_was_applied(spawn):
+    child = spawn()
     assert set(child.confinement) >= {"uid", "network", "filesystem", "own_uid"}
     if os.geteuid() == 0:  # as CI runs: everything applies
         assert child.confinement["network"] is child.confinement["filesystem"] is child.confinement["own_uid"] is True
         assert child.confinement["uid"] == sandbox.UID_BASE + child.pid
 
 
-def test_the_child_sees_no_file_of_the_grading_side(confined, tmp_path):
+def test_the_child_sees_no_file_of_the_grading_side(spawn, tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("the hidden answer")
-    child = confined()
+    child = spawn()
     needs(child, "filesystem")
     seen = printed(child, f"""
         import os
@@ -80,8 +55,8 @@ def test_the_child_sees_no_file_of_the_grading_side(confined, tmp_path):
     assert seen.splitlines() == ["[False, False, False]", "False /home/student"]
 
 
-def test_the_child_cannot_write_outside_its_tmpfs(confined):
-    child = confined()
+def test_the_child_cannot_write_outside_its_tmpfs(spawn):
+    child = spawn()
     needs(child, "filesystem")
     seen = printed(child, """
         import errno
@@ -95,8 +70,8 @@ def test_the_child_cannot_write_outside_its_tmpfs(confined):
     assert "wrote" not in seen, seen
 
 
-def test_the_child_has_no_network(confined):
-    child = confined()
+def test_the_child_has_no_network(spawn):
+    child = spawn()
     needs(child, "network")
     seen = printed(child, """
         import socket
@@ -110,8 +85,8 @@ def test_the_child_has_no_network(confined):
     assert "connected" not in seen, seen
 
 
-def test_the_child_can_signal_neither_its_parent_nor_the_grader(confined):
-    child = confined()
+def test_the_child_can_signal_neither_its_parent_nor_the_grader(spawn):
+    child = spawn()
     needs(child, "own_uid")
     seen = printed(child, f"""
         import os
@@ -125,8 +100,8 @@ def test_the_child_can_signal_neither_its_parent_nor_the_grader(confined):
     assert seen.split() == ["refused", "refused"]
 
 
-def test_the_child_cannot_start_too_many_processes(confined):
-    child = confined(policy=sandbox.Policy(processes=40))
+def test_the_child_cannot_start_too_many_processes(spawn):
+    child = spawn(policy=sandbox.Policy(processes=40))
     needs(child, "own_uid")
     seen = printed(child, """
         import os, time
@@ -145,8 +120,8 @@ def test_the_child_cannot_start_too_many_processes(confined):
     assert int(seen) < 40
 
 
-def test_a_memory_bomb_is_stopped_with_a_clear_message(confined):
-    child = confined(memory=1024**3)
+def test_a_memory_bomb_is_stopped_with_a_clear_message(spawn):
+    child = spawn(memory=1024**3)
     started = time.monotonic()
     with pytest.raises(TransportDied, match="more than 1 GiB of memory"):
         run(child, """
@@ -157,8 +132,8 @@ def test_a_memory_bomb_is_stopped_with_a_clear_message(confined):
     assert time.monotonic() - started < 20
 
 
-def test_closing_the_child_ends_every_process_it_started(confined):
-    child = confined()
+def test_closing_the_child_ends_every_process_it_started(spawn):
+    child = spawn()
     answer = run(child, """
         import os, time
         for _ in range(3):
@@ -176,8 +151,8 @@ def test_closing_the_child_ends_every_process_it_started(confined):
         assert sandbox.processes_of(session=pid) == []
 
 
-def test_values_still_cross_the_wire(confined):
-    child = confined()
+def test_values_still_cross_the_wire(spawn):
+    child = spawn()
     run(child, "import torch\ndef double(x):\n    return x * 2")
     answer = child.request({"op": "call", "name": "double", "args": wire.encode_argument([3]), "seed": 0}, timeout=10)
     assert wire.decode(answer["value"]) == 6

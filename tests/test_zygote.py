@@ -8,7 +8,6 @@ import os
 import signal
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -76,30 +75,6 @@ def wait_until(condition, timeout: float = 5.0) -> bool:
             return False
         time.sleep(0.02)
     return True
-
-
-@pytest.fixture(scope="module")
-def zygote() -> Iterator[Zygote]:
-    with Zygote(startup_timeout=STARTUP) as started:
-        yield started
-
-
-@pytest.fixture
-def spawn(zygote, tmp_path) -> Iterator:
-    """Start children from the module's zygote; they are closed after the test."""
-    made = []
-
-    def start(name: str = "child") -> ChildTransport:
-        folder = tmp_path / f"{name}{len(made)}"
-        folder.mkdir()
-        transport = ChildTransport(folder, zygote=zygote)
-        transport.start()
-        made.append(transport)
-        return transport
-
-    yield start
-    for transport in made:
-        transport.close()
 
 
 # ------------------------------------------------------------------ children answer like plain children

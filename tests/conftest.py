@@ -1,0 +1,35 @@
+"""Fixtures shared by the tests that fork student processes from a zygote."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from d2lgrade.transport import ChildTransport
+from d2lgrade.zygote import Zygote
+
+#: Generous for the zygote's start (importing torch), far below any real limit.
+ZYGOTE_STARTUP = 90.0
+
+
+@pytest.fixture(scope="module")
+def zygote() -> Iterator[Zygote]:
+    with Zygote(startup_timeout=ZYGOTE_STARTUP) as started:
+        yield started
+
+
+@pytest.fixture
+def spawn(zygote, tmp_path) -> Iterator:
+    """Start children from the module's zygote (options go to ChildTransport); they are closed after the test."""
+    made = []
+
+    def start(name: str = "child", **options) -> ChildTransport:
+        folder = tmp_path / f"{name}{len(made)}"
+        folder.mkdir()
+        transport = ChildTransport(folder, zygote=zygote, **options)
+        transport.start()
+        made.append(transport)
+        return transport
+
+    yield start
+    for transport in made:
+        transport.close()
