@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["Case", "CaseError", "KINDS", "discover", "read_case"]
+__all__ = ["Case", "CaseError", "KINDS", "discover", "read_case", "read_header"]
 
 KINDS = ("wrong", "correct")
 #: Header keys a case may use; ``question`` and ``why`` are required.
@@ -62,23 +62,29 @@ class CaseError(ValueError):
     """A catalogue file whose header cannot be read."""
 
 
-def read_case(path: Path) -> Case:
-    """Parse a case file: leading ``# key: value`` lines, then the cell source."""
+def read_header(path: Path, keys: set[str], *, error: type[ValueError] = CaseError) -> tuple[dict[str, str], str]:
+    """A case file's leading ``# key: value`` lines (``question`` and ``why`` required) and the rest."""
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     header: dict[str, str] = {}
     body_start = 0
     for body_start, line in enumerate(lines):
         match = _HEADER_LINE.match(line)
-        if not match or match["key"] not in HEADER_KEYS:
+        if not match or match["key"] not in keys:
             break
         if match["key"] in header:
-            raise CaseError(f"{path}: header line {match['key']!r} appears twice")
+            raise error(f"{path}: header line {match['key']!r} appears twice")
         header[match["key"]] = match["value"]
     else:
         body_start = len(lines)
     for key in ("question", "why"):
         if not header.get(key):
-            raise CaseError(f"{path}: the header needs a '# {key}: ...' line before the code")
+            raise error(f"{path}: the header needs a '# {key}: ...' line before the code")
+    return header, "".join(lines[body_start:])
+
+
+def read_case(path: Path) -> Case:
+    """Parse a case file: leading ``# key: value`` lines, then the cell source."""
+    header, body = read_header(path, HEADER_KEYS)
     requires = frozenset(word for word in re.split(r"[,\s]+", header.get("requires", "")) if word)
     unknown = requires - set(REQUIREMENTS)
     if unknown:
@@ -91,7 +97,7 @@ def read_case(path: Path) -> Case:
         question=header["question"],
         why=header["why"],
         requires=requires,
-        source="".join(lines[body_start:]).lstrip("\n"),
+        source=body.lstrip("\n"),
     )
 
 
