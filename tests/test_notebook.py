@@ -3,6 +3,8 @@
 import ast
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -166,3 +168,10 @@ def test_python_source_turns_matplotlib_magic_into_a_call():
 
 def test_python_source_leaves_plain_python_alone():
     assert python_source("x = 1 % 2\n") == "x = 1 % 2\n"
+
+
+def test_reading_notebooks_does_not_build_the_iri_grammar():
+    """The grading command imports nbformat, and so jsonschema, without rfc3987_syntax's second-long grammar."""
+    probe = "import sys, d2lgrade.cli, nbformat, jsonschema; print(sorted(m for m in ('rfc3987_syntax', 'lark') if sys.modules.get(m)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
