@@ -236,6 +236,9 @@ def make_shell():
 
     shell = NotebookShell.instance()
     shell.colors = "nocolor"
+    # Only printed text is kept, so nothing else is rendered: a figure drawn as PNG or SVG at the end
+    # of every plotting cell cost 150 ms, and a student's _repr_png_ or _repr_html_ is never called.
+    shell.display_formatter.active_types = ["text/plain"]
     return shell
 
 

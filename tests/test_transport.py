@@ -5,6 +5,7 @@ that leave their child usable share one; only the tests that must kill a
 child start their own.
 """
 
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,6 +80,28 @@ def test_cell_output_and_errors_come_back_as_data(shared):
 def test_magics_run_in_cells(shared):
     answer = run_cell(shared, "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])")
     assert answer["status"] == "ok", answer
+
+
+def test_displayed_values_are_shown_as_text_and_never_rendered(shared):
+    answer = run_cell(shared, textwrap.dedent("""
+        %matplotlib inline
+        from d2l import torch as d2l
+        d2l.use_svg_display()
+        d2l.plot([1, 2], [[1, 4]])
+
+        class Shown:
+            def _repr_png_(self):
+                print("rendered as png")
+            def _repr_html_(self):
+                print("rendered as html")
+            def __repr__(self):
+                return "Shown()"
+
+        Shown()
+    """))
+    assert answer["status"] == "ok", answer
+    assert "<Figure size" in answer["stdout"] and "Shown()" in answer["stdout"]
+    assert "rendered" not in answer["stdout"]
 
 
 def test_writing_to_the_real_stdout_does_not_break_the_pipe(shared):
