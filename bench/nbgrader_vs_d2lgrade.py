@@ -38,7 +38,7 @@ CATALOGUE = ROOT / "tests" / "catalogue"
 ASSIGNMENT = "linreg_scratch"
 #: Scores closer than this are the same (both tools round a question's score to 4 decimals).
 TOLERANCE = 1e-3
-#: Notebooks without code in the empty class, enough to tell its cost per notebook from the start-up.
+#: Notebooks without code in the larger empty class, enough to tell their cost from the start-up.
 EMPTY_CLASS = 10
 
 
@@ -175,12 +175,16 @@ def mean_graded_seconds(results: Path) -> float:
 
 @dataclasses.dataclass
 class D2lgradeRuns:
-    """Wall times of ``d2lgrade autograde`` on the class, on notebooks without code, and on one of those."""
+    """Wall times of ``d2lgrade autograde`` on the class and on two classes of notebooks without code.
+
+    The small empty class has a notebook per worker, so that both empty runs
+    start the same workers: one notebook alone is graded without any.
+    """
 
     jobs: int | None
     classes: list[Path] = dataclasses.field(default_factory=list)
     """each class run's output folder"""
-    walls: dict[str, list[float]] = dataclasses.field(default_factory=lambda: {"class": [], "empty": [], "one": []})
+    walls: dict[str, list[float]] = dataclasses.field(default_factory=lambda: {"class": [], "empty": [], "few": []})
 
     def wall(self, kind: str) -> float:
         return statistics.median(self.walls[kind])
@@ -194,24 +198,24 @@ def time_d2lgrade(tmp: Path, root: Path, repeats: int, jobs: int | None) -> D2lg
         runs.walls["class"].append(d2lgrade(root, root / "submitted", out, jobs))
         runs.classes.append(out)
         runs.walls["empty"].append(d2lgrade(root, tmp / "empty", tmp / "out-empty", jobs))
-        runs.walls["one"].append(d2lgrade(root, tmp / "empty-one", tmp / "out-one", jobs))
+        runs.walls["few"].append(d2lgrade(root, tmp / "empty-few", tmp / "out-few", jobs))
     return runs
 
 
-def report_overhead(runs: D2lgradeRuns, n: int, empties: int) -> None:
+def report_overhead(runs: D2lgradeRuns, n: int, empties: int, few: int) -> None:
     """d2lgrade's time per submission beyond the submission's own cells and grader tests.
 
     Model: wall = start-up + n * (overhead + cell and test time) / workers. The
-    runs on ``empties`` notebooks without code and on one give the start-up and
-    what such a notebook costs; the class run then gives the overhead of a real one.
+    runs on ``empties`` and on ``few`` notebooks without code give the start-up
+    and what such a notebook costs; the class run then gives the overhead of a real one.
     """
     workers = runs.jobs or 1
     graded = statistics.median(mean_graded_seconds(out / "results.json") for out in runs.classes)
-    empty = (runs.wall("empty") - runs.wall("one")) * workers / (empties - 1)
-    startup = runs.wall("one") - empty
+    empty = (runs.wall("empty") - runs.wall("few")) * workers / (empties - few)
+    startup = runs.wall("few") - empty * few / workers
     shared_out = runs.wall("class") * workers / n - graded
     beyond_startup = (runs.wall("class") - startup) * workers / n - graded
-    print(f"d2lgrade on {empties} notebooks without code: {runs.wall('empty'):.1f} s, on one: {runs.wall('one'):.1f} s"
+    print(f"d2lgrade on {empties} notebooks without code: {runs.wall('empty'):.1f} s, on {few}: {runs.wall('few'):.1f} s"
           f" -> start-up {startup:.2f} s per run, {empty * 1000:.0f} ms per notebook without code")
     print(f"d2lgrade overhead per submission beyond its cells and tests (mean {graded * 1000:.0f} ms of them):"
           f" {beyond_startup * 1000:.0f} ms, or {shared_out * 1000:.0f} ms with the start-up shared out")
@@ -236,10 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(folder)
         root = tmp / "course"
         students = make_class(args.students)
-        empties = min(EMPTY_CLASS, len(students))
+        few = jobs or 1  # a notebook per worker: fewer would leave some workers unstarted
+        empties = max(EMPTY_CLASS, 2 * few)
         write_course(root, students)
         write_empty_class(tmp / "empty", empties)
-        write_empty_class(tmp / "empty-one", 1)
+        write_empty_class(tmp / "empty-few", few)
         honest = sum(s.honest for s in students)
         print(f"class: {len(students)} {ASSIGNMENT} submissions ({honest} honest: the reference and correct alternatives;"
               f" {len(students) - honest} wrong answers) on {cores} cores")
@@ -255,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
               f" {n / runs.wall('class'):.2f} submissions/s")
         print(f"ratio: d2lgrade grades {nbgrader_wall / runs.wall('class'):.1f} times as many submissions per second as nbgrader")
         agree = compare_scores(students, theirs, d2lgrade_scores(runs.classes[0] / "results.json"))
-        report_overhead(runs, n, empties)
+        report_overhead(runs, n, empties, few)
     if not agree:
         print("FAIL: nbgrader and d2lgrade disagree on honest submissions", file=sys.stderr)
         return 1
