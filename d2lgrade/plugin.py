@@ -279,6 +279,8 @@ def _pytest_args(files: Sequence[Path], graders: Path) -> list[str]:
         "--import-mode=importlib",
         "-o", "python_files=*.py",
         "-q",
+        "--tb=no",  # the failures' summary at the end scanned every report for each failure
+        "-rN",
     ]
 
 
