@@ -43,17 +43,23 @@ def _autograde(args: argparse.Namespace) -> int:
     if args.shard is not None:
         from d2lgrade.shard import select, shard_record
 
-        shard = shard_record(args.shard, submissions, seed=args.seed, questions=questions, public_only=args.public_only)
+        shard = shard_record(args.shard, submissions, seed=args.seed, questions=questions, public_only=args.public_only,
+                             graders={name: course.assignment(name).fingerprint for name in sorted({s.assignment for s in submissions} - {None})})
         everyone, submissions = len(submissions), select(submissions, args.shard)
         print(f"shard {args.shard}: {len(submissions)} of the class's {everyone} submission(s)", file=stream)
 
-    def settings(path, seed: int) -> dict:
-        return graded_with(path, seed=seed, questions=questions, public_only=args.public_only)
+    assignments = {}  # each read once: its fingerprint is taken as the run starts
+
+    def settings(path, assignment: str | None, seed: int) -> dict:
+        if assignment is not None and assignment not in assignments:
+            assignments[assignment] = course.assignment(assignment)
+        graders = assignments[assignment].fingerprint if assignment is not None else None
+        return graded_with(path, seed=seed, questions=questions, public_only=args.public_only, graders=graders)
 
     store = ResultStore(args.out)
     kept = {}
     if args.resume:
-        kept, regrade = store.resume(submissions, lambda s: settings(s.path, submission_seed(s, args.seed)))
+        kept, regrade = store.resume(submissions, lambda s: settings(s.path, s.assignment, submission_seed(s, args.seed)))
         for reason in regrade:
             print(f"grading again: {reason}", file=stream)
         print(f"resuming: {len(kept)} of {len(submissions)} submission(s) already graded in {args.out}", file=stream)
@@ -63,7 +69,7 @@ def _autograde(args: argparse.Namespace) -> int:
     print(f"grading {len(todo)} submission(s) with seed {args.seed}", file=stream)
 
     def record(result) -> None:
-        store.save(result, settings(result.path, result.seed))
+        store.save(result, settings(result.path, None if result.assignment == "?" else result.assignment, result.seed))
         progress.finished(result)
 
     try:

@@ -9,6 +9,7 @@ points are read from the stubs' nbgrader metadata, and it has no reference code.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from functools import cached_property
 from pathlib import Path
@@ -55,6 +56,22 @@ class Assignment:
     def grader_files(self, *, public_only: bool = False) -> list[Path]:
         kinds = ("public",) if public_only else ("public", "hidden")
         return [self.graders / kind / f"{self.name}.py" for kind in kinds if (self.graders / kind / f"{self.name}.py").exists()]
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A SHA-256 of what grades a submission besides the submission: the source notebook and every grader file.
+
+        Editing the reference, a grader or a helper the graders import changes
+        it, so ``--resume`` grades again and ``merge`` refuses shards graded
+        before and after the edit. Read once per Assignment.
+        """
+        digest = hashlib.sha256()
+        files = {"source": self.source, **{p.relative_to(self.graders).as_posix(): p for p in sorted(self.graders.rglob("*.py"))}}
+        for name, path in files.items():
+            content = path.read_bytes()
+            digest.update(f"{name}\0{len(content)}\0".encode())
+            digest.update(content)
+        return digest.hexdigest()
 
     @cached_property
     def setup_sources(self) -> list[str]:

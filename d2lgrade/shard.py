@@ -94,13 +94,18 @@ def class_record(keys: Iterable[Key]) -> dict:
     return {"submissions": len(everyone), "sha256": hashlib.sha256(json.dumps(everyone).encode()).hexdigest()}
 
 
-def shard_record(shard: Shard, everyone: Sequence[Submission], *, seed: int, questions: set[str] | None, public_only: bool) -> dict:
-    """What a shard's results.json records: which shard, of which class, graded how."""
+def shard_record(shard: Shard, everyone: Sequence[Submission], *, seed: int, questions: set[str] | None, public_only: bool,
+                 graders: dict[str, str]) -> dict:
+    """What a shard's results.json records: which shard, of which class, graded how.
+
+    ``graders``: each assignment's ``Assignment.fingerprint``.
+    """
     return {
         "index": shard.index,
         "count": shard.count,
         "class": class_record(map(submission_key, everyone)),
-        "graded_with": {"seed": seed, "questions": sorted(questions) if questions is not None else None, "public_only": public_only},
+        "graded_with": {"seed": seed, "questions": sorted(questions) if questions is not None else None, "public_only": public_only,
+                        "graders": graders},
     }
 
 
@@ -132,6 +137,7 @@ def read_shard(path: Path) -> ShardFile:
         shard = parse_shard(f"{record['index']}/{record['count']}")
         whole = {"submissions": int(record["class"]["submissions"]), "sha256": str(record["class"]["sha256"])}
         settings = {key: record["graded_with"][key] for key in ("seed", "questions", "public_only")}
+        settings["graders"] = record["graded_with"].get("graders")  # None: recorded before graders were
     except (KeyError, TypeError, ValueError) as exc:
         raise MergeError(f"{path}: its shard record is damaged ({exc})") from None
     return ShardFile(Path(path), shard, whole, settings, results)
@@ -144,6 +150,7 @@ def merge(files: Sequence[ShardFile]) -> list[SubmissionResult]:
         raise MergeError("no shards to merge")
     _refuse_differences(files, "are of different classes", lambda f: f"a class of {f.whole['submissions']} submission(s), fingerprint {f.whole['sha256'][:12]}")
     _refuse_differences(files, "were graded with different settings", _describe_settings)
+    _refuse_differences(files, "were graded with different graders (or reference notebooks)", _describe_graders)
     _refuse_differences(files, "split the class differently", lambda f: f"{f.shard.count} shards")
     _refuse_overlaps(files)
     _refuse_missing(files)
@@ -164,6 +171,13 @@ def _describe_settings(file: ShardFile) -> str:
     questions = file.settings["questions"]
     return (f"seed {file.settings['seed']}, " + (f"questions {', '.join(questions)}" if questions is not None else "every question")
             + (", public checks only" if file.settings["public_only"] else ", public and hidden checks"))
+
+
+def _describe_graders(file: ShardFile) -> str:
+    graders = file.settings["graders"]
+    if graders is None:
+        return "graders not recorded"
+    return ", ".join(f"{assignment} {fingerprint[:12]}" for assignment, fingerprint in sorted(graders.items())) or "no assignment"
 
 
 def _refuse_overlaps(files: Sequence[ShardFile]) -> None:

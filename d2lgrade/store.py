@@ -2,7 +2,7 @@
 
 ``OUT/submissions/<assignment>/<student>.json`` holds one submission's
 result and what it was graded with (the seed, the questions, whether public
-checks only, and the notebook's SHA-256). Each file is written whole or not
+checks only, the graders' fingerprint and the notebook's SHA-256). Each file is written whole or not
 at all: into a temporary file in the same folder, flushed to disk, then
 renamed over the old one. At the end ``OUT/results.json`` and
 ``OUT/grades.csv`` are written from all of them.
@@ -33,13 +33,17 @@ TEMPORARY = ".tmp"
 SUMMARIES = ("results.json", "grades.csv", "junit.xml", "feedback", "report")
 
 
-def graded_with(path: Path | str, *, seed: int, questions: set[str] | None, public_only: bool) -> dict:
-    """What a result depends on besides the graders: a stored result is reused only when all of it matches."""
+def graded_with(path: Path | str, *, seed: int, questions: set[str] | None, public_only: bool, graders: str | None) -> dict:
+    """What a result depends on: a stored result is reused only when all of it matches.
+
+    ``graders``: the assignment's ``Assignment.fingerprint`` (None for a notebook of no assignment).
+    """
     try:
         notebook = hashlib.sha256(nb.read_submission(Path(path))).hexdigest()
     except (nb.NotebookError, OSError):  # not a notebook file: graded as an error, kept while it stays one
         notebook = None
-    return {"seed": seed, "questions": sorted(questions) if questions is not None else None, "public_only": public_only, "notebook": notebook}
+    return {"seed": seed, "questions": sorted(questions) if questions is not None else None, "public_only": public_only,
+            "graders": graders, "notebook": notebook}
 
 
 class ResultStore:
@@ -136,6 +140,8 @@ class ResultStore:
 def _change(key: str, before: object, now: object) -> str:
     if key == "notebook":
         return "the notebook changed"
+    if key == "graders":
+        return "the graders or the reference changed" if before is not None else "graded by an older d2lgrade that did not record the graders"
     return f"{key.replace('_', ' ')} was {before!r}, now {now!r}"
 
 

@@ -4,6 +4,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -174,12 +175,31 @@ def test_resume_keeps_what_matches_and_regrades_the_rest(course, tmp_path, capsy
     assert ResultStore(out).load("toy", "ben")[1]["seed"] == 0
 
 
+def test_resume_grades_again_after_a_grader_changed(course, tmp_path, capsys):
+    """A fixed grader must reach every student: results graded by the old one are not kept."""
+    own = tmp_path / "course"
+    shutil.copytree(course.root, own)
+    own_course = Course(own)
+    submissions = _write_class(tmp_path / "class", {"ada": SUBMISSIONS["reference"], "ben": SUBMISSIONS["wrong"]})
+    paths, out = [s.path for s in submissions], tmp_path / "out"
+    assert _autograde(own_course, paths, out) == 0
+    capsys.readouterr()
+    hidden = own / "graders" / "hidden" / "toy.py"
+    hidden.write_text(hidden.read_text() + "\n# a comment is enough: any edit may change a grade\n")
+    assert _autograde(own_course, paths, out, "--resume") == 0
+    err = capsys.readouterr().err
+    assert "resuming: 0 of 2" in err
+    assert "grading again: ada (toy): the graders or the reference changed" in err
+    assert sorted(line[2] for line in _progress(err)) == ["ada", "ben"]
+
+
 def test_a_half_written_result_is_ignored(course, tmp_path, capsys):
     [submission] = _write_class(tmp_path / "class", {"ada": SUBMISSIONS["reference"]})
     out = tmp_path / "out"
     folder = out / "submissions" / "toy"
     folder.mkdir(parents=True)
-    text = json.dumps({"format": "d2lgrade-submission/1", "graded_with": graded_with(submission.path, seed=0, questions=None, public_only=False),
+    text = json.dumps({"format": "d2lgrade-submission/1", "graded_with": graded_with(submission.path, seed=0, questions=None, public_only=False,
+                                                                                               graders=course.assignment("toy").fingerprint),
                        "result": grade([submission], course=course)[0].to_dict()})
     (folder / ".ada.x1y2z3.tmp").write_text(text[: len(text) // 2])  # killed while writing: never renamed
     assert _autograde(course, [submission.path], out, "--resume") == 0

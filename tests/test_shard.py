@@ -70,8 +70,8 @@ def test_the_deal_does_not_depend_on_pythons_hash_seed():
 def test_a_bigger_class_is_dealt_again():
     """The deal is of the whole class: the record of it lets merge refuse shards of two different classes."""
     small, big = _class(10), _class(11)
-    assert shard_record(Shard(0, 3), small, seed=0, questions=None, public_only=False)["class"] != \
-        shard_record(Shard(0, 3), big, seed=0, questions=None, public_only=False)["class"]
+    assert shard_record(Shard(0, 3), small, seed=0, questions=None, public_only=False, graders={})["class"] != \
+        shard_record(Shard(0, 3), big, seed=0, questions=None, public_only=False, graders={})["class"]
     assert set(deal(map(submission_key, small), 3)) < set(deal(map(submission_key, big), 3))
 
 
@@ -104,13 +104,18 @@ def _result(submission: Submission, seed: int = 0) -> SubmissionResult:
     return SubmissionResult(submission.student, submission.assignment or "?", str(submission.path), seed, (QuestionResult("double", 2, True, (test,)),))
 
 
-def _write_shards(folder: Path, everyone: list[Submission], count: int = 3, *, seed: int = 0, public_only: bool = False) -> list[Path]:
+GRADERS = {"toy": "a1" * 32}
+
+
+def _write_shards(folder: Path, everyone: list[Submission], count: int = 3, *, seed: int = 0, public_only: bool = False,
+                  graders: dict = GRADERS) -> list[Path]:
     """The results.json of every shard of ``everyone``, as ``autograde --shard K/count`` writes them."""
     paths = []
     for index in range(count):
         shard = Shard(index, count)
-        path = folder / f"shard-{index}-of-{count}-seed{seed}{'-public' if public_only else ''}.json"
-        record = shard_record(shard, everyone, seed=seed, questions=None, public_only=public_only)
+        tag = "" if graders == GRADERS else "-graders-" + "-".join(v[:4] for v in graders.values())
+        path = folder / f"shard-{index}-of-{count}-seed{seed}{'-public' if public_only else ''}{tag}.json"
+        record = shard_record(shard, everyone, seed=seed, questions=None, public_only=public_only, graders=graders)
         write_json([_result(s, seed) for s in select(everyone, shard)], path, shard=record)
         paths.append(path)
     return paths
@@ -160,6 +165,16 @@ def test_shards_graded_with_different_settings_are_refused(tmp_path, capsys, oth
     status, error = _merge([usual[0], unusual[1], usual[2]], tmp_path / "all", capsys)
     assert status == 2 and "the shards were graded with different settings" in error
     assert f"{unusual[1]}: {shown}" in error and "seed 0, every question, public and hidden checks" in error
+
+
+def test_shards_graded_with_different_graders_are_refused(tmp_path, capsys):
+    """An instructor fixed a grader between shards: merged, half the class would be graded one way."""
+    everyone = _class(10)
+    before, after = _write_shards(tmp_path, everyone), _write_shards(tmp_path, everyone, graders={"toy": "b2" * 32})
+    status, error = _merge([before[0], after[1], before[2]], tmp_path / "all", capsys)
+    assert status == 2 and "the shards were graded with different graders (or reference notebooks)" in error
+    assert f"{after[1]}: toy {'b2' * 6}" in error and f"toy {'a1' * 6}" in error
+    assert _merge(before, tmp_path / "all", capsys)[0] == 0
 
 
 def test_shards_of_different_splits_are_refused(tmp_path, capsys):
