@@ -40,7 +40,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["Policy", "UID_BASE", "child_environment", "confine", "kill_all", "memory_used", "processes_of"]
+__all__ = ["Policy", "UID_BASE", "child_environment", "confine", "kill_all", "memory_over", "memory_used", "processes_of"]
 
 #: A confined child runs as uid and gid ``UID_BASE + its pid``: unique while it lives.
 UID_BASE = 3_000_000
@@ -263,6 +263,27 @@ def memory_used(pids: list[int]) -> int:
                     total += int(line.split()[1]) * 1024
                     break
         except (OSError, ValueError):
+            continue
+    return total
+
+
+def memory_over(pids: list[int], limit: int) -> bool:
+    """Whether these processes use more than ``limit`` bytes of memory (``memory_used``).
+
+    Their resident sizes, read in microseconds, are an upper bound that settles
+    almost every check; the PSS, milliseconds per process with torch loaded, is
+    read only when they are over.
+    """
+    return _resident(pids) > limit and memory_used(pids) > limit
+
+
+def _resident(pids: list[int]) -> int:
+    """Bytes resident in memory for these processes, shared pages counted in each (so at least their PSS)."""
+    page, total = os.sysconf("SC_PAGE_SIZE"), 0
+    for pid in pids:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+        except (OSError, ValueError, IndexError):
             continue
     return total
 

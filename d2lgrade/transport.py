@@ -197,7 +197,7 @@ class ChildTransport:
         while (left := deadline - time.monotonic()) > 0:
             if select.select([self._fds[1]], [], [], min(left, WATCH_INTERVAL))[0]:
                 return
-            if sandbox.memory_used(self._processes()) > self.memory:
+            if sandbox.memory_over(self._processes(), self.memory):
                 self.close()
                 raise TransportDied(f"the student's process used more than {self.memory / 1024**3:g} GiB of memory and was stopped")
 

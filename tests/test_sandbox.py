@@ -132,6 +132,27 @@ def test_a_memory_bomb_is_stopped_with_a_clear_message(spawn):
     assert time.monotonic() - started < 20
 
 
+def test_memory_is_measured_as_pss_where_the_resident_size_overcounts():
+    """A forked process shares its pages with its parent: its resident size counts them whole, its PSS by half.
+    The cheap resident size may only rule a limit out, never call it crossed."""
+    data = bytearray(os.urandom(64 * 1024 * 1024))  # private pages the fork will share
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+    try:
+        time.sleep(0.2)
+        pss, resident = sandbox.memory_used([pid]), sandbox._resident([pid])
+        assert resident > 1.3 * pss, (resident, pss)
+        assert not sandbox.memory_over([pid], (resident + pss) // 2)
+        assert sandbox.memory_over([pid], pss // 2)
+        assert not sandbox.memory_over([pid], 2 * resident)
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    del data
+
+
 def test_closing_the_child_ends_every_process_it_started(spawn):
     child = spawn()
     answer = run(child, """
