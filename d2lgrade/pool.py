@@ -1,11 +1,15 @@
 """Grading a class in parallel: worker processes take submissions from a queue, a few at a time.
 
-Each worker (``python -m d2lgrade.worker``) keeps one zygote for all its
-work and grades a chunk of submissions of one assignment with one
-``grade()`` call, so the graders are collected once per chunk rather than
+Each worker (``python -m d2lgrade.worker``) grades a chunk of submissions
+of one assignment with one ``grade()`` call, so the graders are collected once per chunk rather than
 once per submission. Chunks shrink as the queue empties, so that the
 workers finish together. Results travel back as ``SubmissionResult.to_dict()``
 JSON, one line each, the moment they are done.
+
+The workers share one zygote, started here as the first workers start
+(``Zygote.start(shares=jobs)``): torch and d2l are imported once for all
+the students' processes, not once per worker. Should it fail to start, each
+worker starts its own.
 
 Every submission's grading depends on its own seed only, so the results do
 not depend on the number of workers or on how the submissions were chunked.
@@ -19,6 +23,7 @@ import json
 import math
 import os
 import queue
+import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +36,7 @@ from d2lgrade.plugin import GraderError
 from d2lgrade.results import SubmissionResult
 from d2lgrade.student import CALL_TIMEOUT
 from d2lgrade.worker import submission_to_json
+from d2lgrade.zygote import Zygote, ZygoteError
 
 __all__ = ["MAX_CHUNK", "Pool", "WorkerError", "default_jobs", "grade_many"]
 
@@ -66,6 +72,8 @@ class Pool:
     def __init__(self, jobs: int) -> None:
         self.jobs = max(1, jobs)
         self.workers: list[_Worker] = []
+        self.zygote: Zygote | None = None
+        """the students' processes' zygote, shared by the workers; started with the first of them"""
         self.events: queue.Queue = queue.Queue()
         """(worker, message) as the workers' replies arrive; message None when a worker ended"""
 
@@ -76,10 +84,13 @@ class Pool:
         self.close()
 
     def close(self, *, kill: bool = False) -> None:
-        """Let the workers end (each closes its zygote), or kill them."""
+        """Let the workers end (each closes its share of the zygote), or kill them; then end the zygote."""
         for worker in self.workers:
             worker.stop(kill=kill)
         self.workers = []
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
 
     def grade(
         self,
@@ -107,7 +118,7 @@ class Pool:
         options = {"course": str(course.root), "seed": seed, "questions": sorted(questions) if questions is not None else None,
                    "public_only": public_only, "call_timeout": call_timeout}
         while len(self.workers) < min(self.jobs, len(submissions)):
-            self.workers.append(_Worker(self.events))
+            self.workers.append(_Worker(self.events, self._zygote_share()))
         work = _Queue(submissions, len(self.workers), chunk)
         results: dict[int, SubmissionResult] = {}
         try:
@@ -140,6 +151,17 @@ class Pool:
         return [results[i] for i in range(len(submissions))]
 
 
+    def _zygote_share(self) -> socket.socket | None:
+        """A socket to the shared zygote for one more worker; None when there is none to give."""
+        if self.zygote is None:
+            self.zygote = Zygote()
+            try:
+                self.zygote.start(wait=False, shares=self.jobs)
+            except ZygoteError:
+                return None  # it said why; each worker starts its own
+        return self.zygote.shares.pop() if self.zygote.shares else None
+
+
 class _Queue:
     """The submissions still to hand out, as chunks of one assignment each."""
 
@@ -168,16 +190,23 @@ class _Queue:
 class _Worker:
     """One worker process; a thread reads its replies onto the pool's event queue."""
 
-    def __init__(self, events: queue.Queue) -> None:
+    def __init__(self, events: queue.Queue, zygote: socket.socket | None) -> None:
+        """``zygote``: its socket to the shared zygote, handed over (closed here once the worker has it)."""
         self.log = tempfile.TemporaryFile(prefix="d2lgrade-worker-")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "d2lgrade.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-            encoding="utf-8",
-        )
+        share = [] if zygote is None else ["--zygote", str(zygote.fileno())]
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "d2lgrade.worker", *share],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.log,
+                text=True,
+                encoding="utf-8",
+                pass_fds=() if zygote is None else (zygote.fileno(),),
+            )
+        finally:
+            if zygote is not None:
+                zygote.close()  # the worker's copy alone keeps it open: the zygote sees it close when the worker ends
         self.busy = False
         """whether it has a chunk it has not finished"""
         self.assigned: set[int] = set()

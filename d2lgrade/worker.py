@@ -1,8 +1,9 @@
 """A grading worker: grades the chunks of submissions that ``d2lgrade.pool`` sends it.
 
-Started as ``python -m d2lgrade.worker``, it is a grading process like the
-one it works for: it runs the graders, and student code only in children
-forked from its one zygote, which serves every chunk it grades.
+Started as ``python -m d2lgrade.worker [--zygote FD]``, it is a grading
+process like the one it works for: it runs the graders, and student code
+only in children forked from a zygote, which serves every chunk it grades:
+the pool's shared one through the inherited socket FD, else its own.
 
 It reads one JSON line per chunk on stdin: ``{"options": {...}, "chunk":
 [[index, submission], ...]}``, the options being ``grade()``'s (``course``,
@@ -60,8 +61,8 @@ def _grade_chunk(chunk: list, options: dict, zygote: Zygote | None, say) -> None
     )
 
 
-def serve(requests: TextIO, replies: TextIO) -> None:
-    zygote = start_zygote()
+def serve(requests: TextIO, replies: TextIO, zygote_fd: int | None = None) -> None:
+    zygote = Zygote.attach(zygote_fd) if zygote_fd is not None else start_zygote()
 
     def say(**message) -> None:
         replies.write(json.dumps(message) + "\n")
@@ -86,13 +87,16 @@ def serve(requests: TextIO, replies: TextIO) -> None:
             zygote.close()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and not (len(argv) == 2 and argv[0] == "--zygote" and argv[1].isdigit()):
+        sys.exit("usage: python -m d2lgrade.worker [--zygote FD]  (FD: a socket to a zygote's share)")
     # The replies get stdout's descriptor to themselves: anything else that writes to stdout
     # (a library, a grader) ends up on stderr instead of in the middle of a reply.
     replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     try:
-        serve(sys.stdin, replies)
+        serve(sys.stdin, replies, int(argv[1]) if argv else None)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the pool reports it
         sys.exit(130)
 

@@ -8,7 +8,10 @@ do so for itself.
 
 The grading process and the zygote share a UNIX ``SOCK_SEQPACKET`` socket
 pair, made by the grading process and passed to the zygote as an inherited
-descriptor. A spawn request is one packet: a JSON header
+descriptor. A zygote may serve several grading processes, each with a pair
+of its own: ``Zygote.start(shares=N)`` makes N more, which grading workers
+inherit and ``Zygote.attach`` (so one zygote, and one import of torch,
+serves a whole pool of workers). A spawn request is one packet: a JSON header
 (``{"cwd": folder, "policy": sandbox policy}``) with two descriptors attached, the read end of the
 child's request pipe and the write end of its response pipe. The zygote
 forks; the child starts a new session, moves into the folder, puts the two
@@ -16,8 +19,8 @@ pipe ends on descriptors 0 and 1, closes every other descriptor it
 inherited, and runs ``d2lgrade.child.main`` exactly as a freshly started
 child would: it confines itself (``d2lgrade.sandbox``) before any student
 code runs. The zygote answers ``{"pid": pid}``. It reaps its children as
-they exit, and when its socket closes (the grading process went away) it
-kills the children still running and exits.
+they exit. When a socket closes (its grading process went away) it kills
+the children spawned through that socket; when the last one closes, it exits.
 
 Nothing from a student's process ever reaches the zygote: the pipes go
 straight between the grading process and the child.
@@ -69,6 +72,10 @@ class Zygote:
     owning both descriptors and the child (its process group is ``pid``);
     ``close()`` ends the zygote and any child it still has. Calls are
     serialised by a lock.
+
+    ``start(shares=N)`` also makes ``shares``: N sockets to the same zygote
+    for other grading processes, which inherit one each and ``attach`` to
+    it. Closing an attached handle ends only the children it spawned.
     """
 
     def __init__(self, *, startup_timeout: float = 120.0, spawn_timeout: float = SPAWN_TIMEOUT) -> None:
@@ -78,45 +85,62 @@ class Zygote:
         self.info: dict | None = None
         """the zygote's ready message: its pid, and whether CUDA was initialised (it must not be)"""
         self._socket: socket.socket | None = None
+        self.shares: list[socket.socket] = []
+        """sockets for other processes to ``attach`` through, one each; close yours once it is handed over"""
         self._stderr = None
         self._deadline = 0.0
         self._failure: str | None = None
         self._lock = threading.Lock()
 
     # -------------------------------------------------------------- life cycle
-    def start(self, *, wait: bool = True) -> None:
+    def start(self, *, wait: bool = True, shares: int = 0) -> None:
         """Launch the zygote; with ``wait``, return only once it is ready to spawn.
 
         Without ``wait`` it loads its libraries while the caller does other
-        work, and the first ``spawn`` waits for it.
+        work, and the first ``spawn`` waits for it. ``shares``: how many
+        sockets to make for other processes (``self.shares``).
         Raises ZygoteError when it cannot start (or, with ``wait``, does not
         become ready within ``startup_timeout`` seconds).
         """
         with self._lock:
-            if self.process is not None or self._failure is not None:
+            if self.process is not None or self._socket is not None or self._failure is not None:
                 raise ZygoteError("this zygote was already started")
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) for _ in range(1 + shares)]
+            theirs = [pair[1].fileno() for pair in pairs]
             self._stderr = tempfile.TemporaryFile(prefix="d2lgrade-zygote-")
             try:
                 self.process = subprocess.Popen(
-                    [sys.executable, "-m", "d2lgrade.zygote", str(theirs.fileno())],
+                    [sys.executable, "-m", "d2lgrade.zygote", *map(str, theirs)],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=self._stderr,
-                    pass_fds=(theirs.fileno(),),
+                    pass_fds=theirs,
                     env=child_environment(CHILD_ENV),
                     start_new_session=True,
                 )
             except OSError as exc:
-                ours.close()
+                for ours, _ in pairs:
+                    ours.close()
                 self._fail(f"the zygote could not be launched: {exc}")
                 raise ZygoteError(self._failure) from None
             finally:
-                theirs.close()
-            self._socket = ours
+                for _, their_end in pairs:
+                    their_end.close()
+            self._socket, self.shares = pairs[0][0], [ours for ours, _ in pairs[1:]]
             self._deadline = time.monotonic() + self.startup_timeout
             if wait:
                 self._wait_ready()
+
+    @classmethod
+    def attach(cls, fd: int, *, startup_timeout: float = 120.0, spawn_timeout: float = SPAWN_TIMEOUT) -> Zygote:
+        """A handle on a zygote another process started, through one of its ``shares`` inherited as ``fd``.
+
+        Nothing waits here; the first ``spawn`` waits for the zygote to be ready.
+        """
+        zygote = cls(startup_timeout=startup_timeout, spawn_timeout=spawn_timeout)
+        zygote._socket = socket.socket(fileno=fd)
+        zygote._deadline = time.monotonic() + startup_timeout
+        return zygote
 
     def _wait_ready(self) -> None:
         """Receive the ready message (the lock is held)."""
@@ -124,7 +148,7 @@ class Zygote:
             raise ZygoteError(self._failure)
         if self.info is not None:
             return
-        if self.process is None:
+        if self._socket is None:
             raise ZygoteError("the zygote was not started")
         left = self._deadline - time.monotonic()
         if left <= 0 or not select.select([self._socket], [], [], left)[0]:
@@ -141,6 +165,8 @@ class Zygote:
 
     def _died_because(self) -> str:
         """Why the zygote process ended, for an error message (its exit status and last words)."""
+        if self.process is None:  # attached: another process started it and hears its last words
+            return ""
         try:
             code = self.process.wait(timeout=5.0)
         except subprocess.TimeoutExpired:
@@ -167,8 +193,10 @@ class Zygote:
 
     def _shut_down(self, grace: float) -> None:
         sock, self._socket = self._socket, None
-        if sock is not None:
-            sock.close()  # the zygote sees the socket close, kills its children and exits
+        shares, self.shares = self.shares, []
+        for share in [sock, *shares]:  # the zygote sees each close, kills those children, and exits after the last
+            if share is not None:
+                share.close()
         if self.process is not None:
             try:
                 self.process.wait(timeout=grace)
@@ -217,7 +245,8 @@ class Zygote:
                 os.close(response_read)
                 if isinstance(exc, ZygoteError) and isinstance(answer, dict):  # it answered: still alive
                     raise
-                self._fail("the zygote stopped answering" + (self._died_because() if self.process.poll() is not None else f" ({exc})"))
+                ended = self.process is not None and self.process.poll() is not None
+                self._fail("the zygote stopped answering" + (self._died_because() if ended else f" ({exc})"))
                 raise ZygoteError(self._failure) from None
             finally:
                 os.close(request_read)
@@ -287,7 +316,7 @@ def _thread_names() -> list[str] | None:
     return names
 
 
-def _reap(children: set[int]) -> None:
+def _reap(children: dict[int, int]) -> None:
     """Collect every child that has exited, so none stays a zombie."""
     while True:
         try:
@@ -296,7 +325,7 @@ def _reap(children: set[int]) -> None:
             return
         if pid == 0:
             return
-        children.discard(pid)
+        children.pop(pid, None)
 
 
 def _close_inherited() -> None:
@@ -312,14 +341,15 @@ def _close_inherited() -> None:
                 os.close(fd)
 
 
-def _become_child(control: socket.socket, header: dict, requests: int, responses: int, mask: set) -> None:
+def _become_child(controls: list[socket.socket], header: dict, requests: int, responses: int, mask: set) -> None:
     """In the forked child: detach from the zygote, then serve like ``python -m d2lgrade.child``."""
     status = 1
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.setsid()
-        control.detach()  # closed below with the rest, and never by this object
+        for control in controls:
+            control.detach()  # closed below with the rest, and never by these objects
         os.chdir(header["cwd"])
         os.dup2(requests, 0)
         os.dup2(responses, 1)
@@ -339,50 +369,70 @@ def _become_child(control: socket.socket, header: dict, requests: int, responses
         os._exit(status)
 
 
-def _serve(control: socket.socket, children: set[int]) -> None:
-    """Answer spawn requests until the grading process closes its end."""
-    while True:
+def _serve(controls: list[socket.socket], children: dict[int, int]) -> None:
+    """Answer spawn requests until every grading process has closed its end; kill the children of each
+    one that does. ``children``: pid -> index of the socket it was spawned through."""
+    listening = dict(enumerate(controls))
+    while listening:
         _reap(children)
+        readable, _, _ = select.select(list(listening.values()), [], [])
+        for control in readable:
+            owner = next(index for index, sock in listening.items() if sock is control)
+            if not _answer(control, owner, controls, children):
+                del listening[owner]
+                control.close()
+                # list() copies at once: the SIGCHLD handler may reap (and pop) in between two Python steps
+                _kill_children([pid for pid, spawner in list(children.items()) if spawner == owner])
+
+
+def _answer(control: socket.socket, owner: int, controls: list[socket.socket], children: dict[int, int]) -> bool:
+    """Answer one spawn request on ``control``; False when its grading process has gone."""
+    try:
+        data, fds, _flags, _address = socket.recv_fds(control, _PACKET, 2)
+    except ConnectionError:
+        return False
+    if not data:
+        return False
+    try:
+        header = json.loads(data)
+        if len(fds) != 2 or not isinstance(header, dict) or not isinstance(header.get("cwd"), str):
+            raise ValueError("a spawn request needs a JSON header with 'cwd' and two descriptors")
+        if not os.path.isdir(header["cwd"]):
+            raise ValueError(f"no such folder: {header['cwd']}")
+        # SIGCHLD waits until the pid is recorded, or a child that ends at once would be reaped first
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
         try:
-            data, fds, _flags, _address = socket.recv_fds(control, _PACKET, 2)
-        except ConnectionError:
-            return
-        if not data:
-            return
-        try:
-            header = json.loads(data)
-            if len(fds) != 2 or not isinstance(header, dict) or not isinstance(header.get("cwd"), str):
-                raise ValueError("a spawn request needs a JSON header with 'cwd' and two descriptors")
-            if not os.path.isdir(header["cwd"]):
-                raise ValueError(f"no such folder: {header['cwd']}")
-            # SIGCHLD waits until the pid is recorded, or a child that ends at once would be reaped first
-            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
-            try:
-                pid = os.fork()
-                if pid == 0:
-                    _become_child(control, header, fds[0], fds[1], mask)
-                children.add(pid)
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            answer = {"pid": pid}
-        except (ValueError, OSError) as exc:
-            answer = {"error": str(exc)}
+            pid = os.fork()
+            if pid == 0:
+                _become_child(controls, header, fds[0], fds[1], mask)
+            children[pid] = owner
         finally:
-            for fd in fds:
-                os.close(fd)
-        try:
-            control.sendall(json.dumps(answer).encode())
-        except OSError:
-            return
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        answer = {"pid": pid}
+    except (ValueError, OSError) as exc:
+        answer = {"error": str(exc)}
+    finally:
+        for fd in fds:
+            os.close(fd)
+    try:
+        control.sendall(json.dumps(answer).encode())
+    except OSError:
+        return False
+    return True
 
 
-def _kill_children(children: set[int]) -> None:
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    for pid in list(children):
+def _kill_children(pids: list[int]) -> None:
+    """Kill these children and their process groups; the SIGCHLD handler reaps them."""
+    for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+
+
+def _kill_and_wait(children: dict[int, int]) -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _kill_children(list(children))
     for pid in list(children):
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
@@ -390,19 +440,21 @@ def _kill_children(children: set[int]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1 or not argv[0].isdigit():
-        sys.exit("usage: python -m d2lgrade.zygote FD  (FD: an inherited SOCK_SEQPACKET UNIX socket)")
-    control = socket.socket(fileno=int(argv[0]))
-    children: set[int] = set()
+    if not argv or not all(arg.isdigit() for arg in argv):
+        sys.exit("usage: python -m d2lgrade.zygote FD [FD ...]  (each an inherited SOCK_SEQPACKET UNIX socket)")
+    controls = [socket.socket(fileno=int(arg)) for arg in argv]
+    children: dict[int, int] = {}
     try:
         info = _preload()
         gc.collect()
         gc.freeze()  # children then leave the zygote's objects alone: fewer pages copied, faster collections
         signal.signal(signal.SIGCHLD, lambda signum, frame: _reap(children))
-        control.sendall(json.dumps({"status": "ready", "pid": os.getpid(), **info}).encode())
-        _serve(control, children)
+        for control in controls:
+            with contextlib.suppress(OSError):  # a grading process that has gone already
+                control.sendall(json.dumps({"status": "ready", "pid": os.getpid(), **info}).encode())
+        _serve(controls, children)
     finally:
-        _kill_children(children)
+        _kill_and_wait(children)
 
 
 if __name__ == "__main__":

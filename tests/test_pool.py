@@ -15,6 +15,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 from test_engine import REFERENCE, SUBMISSIONS, _notebook, course  # noqa: F401 - course: the toy course fixture
+from test_zygote import children_of, running, wait_until
 
 from d2lgrade.cli import main
 from d2lgrade.course import Course
@@ -96,6 +97,21 @@ def test_graders_that_cannot_run_stop_every_worker(course, tmp_path):
     submissions = _write_class(tmp_path / "class", {"a": _notebook(*REFERENCE), "b": _notebook(*REFERENCE)})
     with pytest.raises(GraderError, match="tripple"):
         grade_many(submissions, course=Course(broken), jobs=2)
+
+
+def test_the_workers_of_a_pool_share_one_zygote(course, tmp_path):
+    """torch is imported once for the students' processes, not once per worker."""
+    submissions = _write_class(tmp_path, {"ada": SUBMISSIONS["reference"], "ben": SUBMISSIONS["wrong"], "cy": SUBMISSIONS["reference"]})
+    with Pool(2) as pool:
+        results = pool.grade(submissions, course=course)
+        shared = pool.zygote.process.pid
+        assert len(pool.workers) == 2 and all("--zygote" in worker.process.args for worker in pool.workers)
+        started = [pid for worker in pool.workers for pid, _ in children_of(worker.process.pid)
+                   if b"d2lgrade.zygote" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert started == [], "a worker started a zygote of its own"
+        assert running(shared)
+    assert [r.score for r in results] == [3, 0, 3]
+    assert wait_until(lambda: not running(shared))
 
 
 # --------------------------------------------------------------------------- a killed run, resumed

@@ -195,6 +195,33 @@ def test_closing_the_zygote_leaves_no_process_behind(tmp_path):
         zygote.spawn(tmp_path)
 
 
+def test_a_shared_zygote_ends_only_the_children_of_a_process_that_goes(tmp_path):
+    """Pool workers share a zygote: one that ends (or is killed) takes its students' processes along, no others."""
+    zygote = Zygote(startup_timeout=STARTUP)
+    zygote.start(shares=2)
+    first, second = (Zygote.attach(share.detach(), startup_timeout=STARTUP) for share in zygote.shares)
+    zygote.shares.clear()
+    mine, its, theirs = (ChildTransport(tmp_path, zygote=handle) for handle in (zygote, first, second))
+    try:
+        for transport in (mine, its, theirs):
+            transport.start()
+            run_cell(transport, "def inc(x):\n    return x + 1")
+        assert zygote.info["pid"] == first.info["pid"] == second.info["pid"] == zygote.process.pid
+        first.close()
+        assert wait_until(lambda: not running(its.pid))
+        assert value(call(mine, "inc", 1)) == 2 and value(call(theirs, "inc", 1)) == 2
+        later = ChildTransport(tmp_path, zygote=second)  # the others still spawn
+        later.start()
+        second.close()
+        assert wait_until(lambda: not running(theirs.pid) and not running(later.pid))
+        assert value(call(mine, "inc", 2)) == 3 and zygote.process.poll() is None
+    finally:
+        for transport in (mine, its, theirs):
+            transport.close()
+        zygote.close()
+    assert zygote.process.returncode is not None
+
+
 def test_a_killed_zygote_makes_spawn_raise_and_its_children_go_on(tmp_path):
     zygote = Zygote(startup_timeout=STARTUP)
     zygote.start()
