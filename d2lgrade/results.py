@@ -104,7 +104,7 @@ class SubmissionResult:
     """why the notebook could not be graded at all, for the student"""
     seconds: float = 0.0
     sandbox: dict = dataclasses.field(default_factory=dict)
-    """what confined the student's process: ``network``, ``filesystem``, ``own_uid``, each
+    """what confined the student's process: ``network``, ``filesystem``, ``own_uid``, ``own_processes``, each
     True or the reason it could not be applied (see d2lgrade.sandbox)"""
 
     @property

@@ -5,9 +5,12 @@ A student's process (forked from the zygote, or started afresh) calls
 allows, it then:
 
 - moves into new mount and network namespaces (no network, not even loopback);
+- moves into a pid namespace of its own, under a small init of its own (pid
+  1), so that its ``/proc`` shows its own processes only and everything it
+  started dies with it;
 - pivots into a new root that holds only what Python needs to run: the system
   folders, the Python installation and its virtual environment, the d2lgrade
-  package, ``/dev``, ``/proc`` and ``/sys``, all read-only. The course's
+  package, ``/dev``, its own ``/proc`` and ``/sys``, all read-only. The course's
   graders and solutions, the other students' submissions and the results
   folder do not exist in there;
 - works in ``/home/student``, a private tmpfs of bounded size, with another
@@ -39,6 +42,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 __all__ = ["Policy", "UID_BASE", "child_environment", "confine", "kill_all", "memory_over", "memory_used", "processes_of"]
 
@@ -58,8 +62,8 @@ INHERITED_ENV = (
     "CUDA_VISIBLE_DEVICES", "CUDA_HOME", "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES",
 )
 
-_CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+_CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 _MNT_DETACH = 2
 _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS = 4, 38
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
@@ -120,9 +124,15 @@ def confine(policy: Policy, root: str) -> dict:
     """Confine this process as ``policy`` says, building its new root on the empty folder ``root``.
 
     Returns a report: the uid it now runs as and what was applied (``network``,
-    ``filesystem``, ``own_uid``: True or the reason why not).
+    ``filesystem``, ``own_uid``, ``own_processes``: True or the reason why not).
+
+    With its own pid namespace this function forks twice and returns in the
+    last process only: the first stays outside and waits, the second is the
+    namespace's init (pid 1), which reaps orphans and, when the student's
+    process ends, ends too, and the kernel then kills everything left inside.
     """
-    report: dict = {"uid": os.getuid(), "network": "sandbox off", "filesystem": "sandbox off", "own_uid": "sandbox off"}
+    report: dict = {"uid": os.getuid(), "network": "sandbox off", "filesystem": "sandbox off", "own_uid": "sandbox off",
+                    "own_processes": "sandbox off"}
     if not policy.enabled:
         return report
     as_root = os.geteuid() == 0
@@ -133,12 +143,15 @@ def confine(policy: Policy, root: str) -> dict:
     try:
         _enter_namespaces(as_root, uid, gid)
     except OSError as exc:
-        report["network"] = report["filesystem"] = f"no namespaces ({exc})"
+        report["network"] = report["filesystem"] = report["own_processes"] = f"no namespaces ({exc})"
     if report["filesystem"] is True:
+        report["own_processes"] = entered = _enter_pid_namespace(as_root, uid, gid)
         try:
-            _pivot_into_new_root(root, policy, uid, gid)
+            report["own_processes"] = _pivot_into_new_root(root, policy, uid, gid, own_proc=entered)
         except OSError as exc:
             report["filesystem"] = f"the new root could not be built ({exc})"
+        if entered is True:
+            _fork_under_init(as_root, uid, gid)
     os.environ.update(HOME=HOME if report["filesystem"] is True else os.getcwd(), TMPDIR="/tmp")
     if as_root:
         resource.setrlimit(resource.RLIMIT_NPROC, (policy.processes, policy.processes))
@@ -163,6 +176,55 @@ def _enter_namespaces(as_root: bool, uid: int, gid: int) -> None:
     Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
 
 
+def _enter_pid_namespace(as_root: bool, uid: int, gid: int) -> bool | str:
+    """Fork into a new pid namespace; True in the child, the namespace's first process (or why not)."""
+    try:
+        _unshare(_CLONE_NEWPID)  # for the children only: the caller stays outside
+    except OSError as exc:
+        return f"no pid namespace ({exc})"
+    inside = os.fork()
+    if inside == 0:
+        return True
+    _stand_by(inside, as_root, uid, gid, reap_orphans=False)
+
+
+def _fork_under_init(as_root: bool, uid: int, gid: int) -> None:
+    """Leave this process (pid 1) as the namespace's init and go on in its child, the student's process.
+
+    The student's process is not pid 1 itself, as pid 1 ignores every signal it
+    has no handler for, even one it sends itself.
+    """
+    student = os.fork()
+    if student != 0:
+        _stand_by(student, as_root, uid, gid, reap_orphans=True)
+
+
+def _stand_by(child: int, as_root: bool, uid: int, gid: int, *, reap_orphans: bool) -> NoReturn:
+    """Hold no descriptor and no privilege, wait for ``child``, and end as it ended.
+
+    As a namespace's init, also collect the orphans reparented to it; its end
+    kills what is left in the namespace.
+    """
+    code = 1
+    try:
+        os.closerange(0, os.sysconf("SC_OPEN_MAX"))
+        if as_root:
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+        while True:
+            pid, status = os.waitpid(-1 if reap_orphans else child, 0)
+            if pid == child:
+                code = os.waitstatus_to_exitcode(status)
+                break
+        if code < 0:  # killed by a signal: so is this process, for whoever waits for it
+            signal.signal(-code, signal.SIG_DFL)
+            os.kill(os.getpid(), -code)
+    except BaseException:  # noqa: B902 - never return into the student's side
+        pass
+    os._exit(code if code >= 0 else 128 - code)
+
+
 def _paths_to_bind() -> list[str]:
     """Every folder the new root needs, outermost first, none inside another."""
     import d2lgrade
@@ -178,7 +240,9 @@ def _paths_to_bind() -> list[str]:
     return chosen
 
 
-def _pivot_into_new_root(root: str, policy: Policy, uid: int, gid: int) -> None:
+def _pivot_into_new_root(root: str, policy: Policy, uid: int, gid: int, *, own_proc: bool | str) -> bool | str:
+    """Build the new root on ``root`` and move into it; with ``own_proc`` (True: a pid namespace of its own),
+    a fresh /proc showing its own processes. Returns ``own_proc``, or why the host's /proc had to do."""
     if _SYS_PIVOT_ROOT is None:
         raise OSError(0, f"pivot_root is not known on {platform.machine()}")
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
@@ -187,6 +251,10 @@ def _pivot_into_new_root(root: str, policy: Policy, uid: int, gid: int) -> None:
     _private_tmpfs(root + HOME, policy, "0700", f"uid={uid},gid={gid}")
     _private_tmpfs(root + "/tmp", policy, "1777")
     for path in _paths_to_bind():
+        if path == "/proc" and own_proc is True:
+            own_proc = _mount_own_proc(root + path)
+            if own_proc is True:
+                continue
         _bind(path, root + path, read_only=path not in KERNEL_PATHS or path == "/sys")
     _private_tmpfs(root + "/dev/shm", policy, "1777")  # over the host's, once /dev is bound
     os.makedirs(root + "/.old")
@@ -196,6 +264,17 @@ def _pivot_into_new_root(root: str, policy: Policy, uid: int, gid: int) -> None:
     os.rmdir("/.old")
     _mount(None, "/", None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
     os.chdir(HOME)
+    return own_proc
+
+
+def _mount_own_proc(target: str) -> bool | str:
+    """A /proc of this pid namespace: the processes of this student only. True, or why not."""
+    os.makedirs(target, exist_ok=True)
+    try:
+        _mount("proc", target, "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    except OSError as exc:
+        return f"/proc could not be mounted ({exc})"
+    return True
 
 
 def _private_tmpfs(folder: str, policy: Policy, mode: str, owner: str = "") -> None:

@@ -32,6 +32,10 @@ MEMORY_LIMIT = 4 * 1024**3
 WATCH_INTERVAL = 0.2
 
 
+#: Seconds a student's process that closed its pipe has to exit before it is killed.
+EXIT_GRACE = 2.0
+
+
 class TransportTimeout(Exception):
     """Student code did not answer within the time limit."""
 
@@ -185,6 +189,9 @@ class ChildTransport:
             raise TransportDied(f"the student's process broke the protocol: {exc}") from None
         if answer is None:
             forked = self.process is None
+            if not forked:  # ended by itself: let the processes of its sandbox pass its exit status on before the kill
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(timeout=EXIT_GRACE)
             code = self.close()
             raise TransportDied("the student's process ended unexpectedly" if forked else _exit_description(code))
         if not isinstance(answer, dict):

@@ -36,9 +36,10 @@ def needs(transport: ChildTransport, protection: str) -> None:
 
 def test_the_child_reports_what_was_applied(spawn):
     child = spawn()
-    assert set(child.confinement) >= {"uid", "network", "filesystem", "own_uid"}
+    protections = ("network", "filesystem", "own_uid", "own_processes")
+    assert set(child.confinement) >= {"uid", *protections}
     if os.geteuid() == 0:  # as CI runs: everything applies
-        assert child.confinement["network"] is child.confinement["filesystem"] is child.confinement["own_uid"] is True
+        assert [child.confinement[protection] for protection in protections] == [True] * len(protections), child.confinement
         assert child.confinement["uid"] == sandbox.UID_BASE + child.pid
 
 
@@ -85,19 +86,55 @@ def test_the_child_has_no_network(spawn):
     assert "connected" not in seen, seen
 
 
-def test_the_child_can_signal_neither_its_parent_nor_the_grader(spawn):
+def test_the_child_can_signal_neither_the_zygote_nor_the_grader(spawn, zygote):
     child = spawn()
     needs(child, "own_uid")
     seen = printed(child, f"""
         import os
-        for pid in (os.getppid(), {os.getpid()}):
+        for pid in ({zygote.process.pid}, {os.getpid()}):
             try:
                 os.kill(pid, 0)
                 print('reachable')
             except PermissionError:
                 print('refused')
+            except ProcessLookupError:  # its own pid namespace: they are not even there
+                print('invisible')
         """)
-    assert seen.split() == ["refused", "refused"]
+    assert len(seen.split()) == 2 and "reachable" not in seen.split(), seen
+
+
+def test_the_child_sees_only_its_own_processes_and_they_all_end_with_it(spawn):
+    """Its /proc is its pid namespace's: no command lines of the grader's or another student's. When the student's
+    process ends, the kernel ends every process left in there, one that left its session included."""
+    child = spawn()
+    needs(child, "own_processes")
+    needs(child, "own_uid")
+    seen = printed(child, """
+        import os, signal, time
+        if os.fork() == 0:
+            os.setsid()
+            time.sleep(60)
+            os._exit(0)
+        time.sleep(0.2)
+        processes = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())
+        print(processes[:2], len(processes), os.getpid(), os.getppid())
+        os.kill(1, signal.SIGKILL)  # the namespace's init: a signal it has no handler for is dropped
+        """)
+    assert seen == "[1, 2] 3 2 1"  # the init, itself and the one it started
+    uid = child.confinement["uid"]
+    assert len(sandbox.processes_of(uid=uid)) == 4, "waiting outside, the init, the student's process and the one it left"
+    student = next(pid for pid in sandbox.processes_of(uid=uid) if _namespace_pid(pid) == 2)
+    os.kill(student, 9)  # not through the transport, whose close would sweep the uid itself
+    deadline = time.monotonic() + 10
+    while sandbox.processes_of(uid=uid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sandbox.processes_of(uid=uid) == []
+
+
+def _namespace_pid(pid: int) -> int:
+    """The pid a process has in its innermost pid namespace."""
+    status = open(f"/proc/{pid}/status").read()
+    return int(status.split("\nNSpid:", 1)[1].split("\n", 1)[0].split()[-1])
 
 
 def test_the_child_cannot_start_too_many_processes(spawn):
@@ -202,7 +239,7 @@ def test_without_root_what_could_not_be_applied_is_recorded():
     report = json.loads(os.read(reader, 65536))
     assert report["uid"] == 65534
     assert report["own_uid"] == "the grader does not run as root"
-    for protection in ("network", "filesystem"):
+    for protection in ("network", "filesystem", "own_processes"):
         assert report[protection] is True or isinstance(report[protection], str)
 
 
