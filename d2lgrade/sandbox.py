@@ -150,6 +150,8 @@ def confine(policy: Policy, root: str) -> dict:
             report["own_processes"] = _pivot_into_new_root(root, policy, uid, gid, own_proc=entered)
         except OSError as exc:
             report["filesystem"] = f"the new root could not be built ({exc})"
+            if entered is True:  # its processes still die with it, but its /proc is the host's
+                report["own_processes"] = f"the host's /proc, as the new root could not be built ({exc})"
         if entered is True:
             _fork_under_init(as_root, uid, gid)
     os.environ.update(HOME=HOME if report["filesystem"] is True else os.getcwd(), TMPDIR="/tmp")
