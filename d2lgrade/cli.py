@@ -39,22 +39,18 @@ def _autograde(args: argparse.Namespace) -> int:
         print("more than one notebook for the same student and assignment:\n  " + "\n  ".join(clashes(submissions)), file=stream)
         return 2
     questions = set(args.question) if args.question else None
+    # What each assignment is graded with, read once as the run starts: recorded with every result and shard
+    graders = {name: course.assignment(name).fingerprint for name in sorted({s.assignment for s in submissions} - {None})}
     shard = None
     if args.shard is not None:
         from d2lgrade.shard import select, shard_record
 
-        shard = shard_record(args.shard, submissions, seed=args.seed, questions=questions, public_only=args.public_only,
-                             graders={name: course.assignment(name).fingerprint for name in sorted({s.assignment for s in submissions} - {None})})
+        shard = shard_record(args.shard, submissions, seed=args.seed, questions=questions, public_only=args.public_only, graders=graders)
         everyone, submissions = len(submissions), select(submissions, args.shard)
         print(f"shard {args.shard}: {len(submissions)} of the class's {everyone} submission(s)", file=stream)
 
-    assignments = {}  # each read once: its fingerprint is taken as the run starts
-
     def settings(path, assignment: str | None, seed: int) -> dict:
-        if assignment is not None and assignment not in assignments:
-            assignments[assignment] = course.assignment(assignment)
-        graders = assignments[assignment].fingerprint if assignment is not None else None
-        return graded_with(path, seed=seed, questions=questions, public_only=args.public_only, graders=graders)
+        return graded_with(path, seed=seed, questions=questions, public_only=args.public_only, graders=graders.get(assignment))
 
     store = ResultStore(args.out)
     kept = {}
@@ -69,7 +65,7 @@ def _autograde(args: argparse.Namespace) -> int:
     print(f"grading {len(todo)} submission(s) with seed {args.seed}", file=stream)
 
     def record(result) -> None:
-        store.save(result, settings(result.path, None if result.assignment == "?" else result.assignment, result.seed))
+        store.save(result, settings(result.path, result.assignment, result.seed))
         progress.finished(result)
 
     try:
