@@ -5,6 +5,9 @@ A student's process (forked from the zygote, or started afresh) calls
 allows, it then:
 
 - moves into new mount and network namespaces (no network, not even loopback);
+- moves into an IPC namespace of its own, with bounded limits (``IPC_LIMITS``):
+  the SysV shared memory, message queues and semaphores and the POSIX
+  message queues it makes are invisible to classmates and die with it;
 - moves into a pid namespace of its own, under a small init of its own (pid
   1), so that its ``/proc`` shows its own processes only and everything it
   started dies with it;
@@ -44,7 +47,10 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-__all__ = ["Policy", "UID_BASE", "child_environment", "confine", "kill_all", "memory_over", "memory_used", "processes_of"]
+__all__ = [
+    "IPC_LIMITS", "Policy", "UID_BASE", "child_environment", "confine", "kill_all", "memory_over", "memory_used",
+    "processes_of",
+]
 
 #: A confined child runs as uid and gid ``UID_BASE + its pid``: unique while it lives.
 UID_BASE = 3_000_000
@@ -55,6 +61,17 @@ SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", 
 #: Bound as they are (device nodes must stay writable; /proc and /sys are the kernel's).
 KERNEL_PATHS = ("/dev", "/proc", "/sys")
 
+#: Limits of a student's own IPC namespace (``/proc/sys/kernel``, one set per namespace): 256 MiB of
+#: SysV shared memory in 64 segments at most, 16 message queues of 64 KiB, a few semaphores.
+IPC_LIMITS = {
+    "shmmax": 256 * 1024 * 1024,
+    "shmall": 256 * 1024 * 1024 // os.sysconf("SC_PAGE_SIZE"),
+    "shmmni": 64,
+    "msgmnb": 64 * 1024,
+    "msgmni": 16,
+    "sem": "32 1024 32 32",  # per set, in all, per semop call, sets
+}
+
 #: Variables of the grader's environment that a student's process inherits (also any ``LC_*``);
 #: every other one (a token, a password, a course path) stays behind.
 INHERITED_ENV = (
@@ -63,6 +80,7 @@ INHERITED_ENV = (
 )
 
 _CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+_CLONE_NEWIPC = 0x08000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 _MNT_DETACH = 2
 _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS = 4, 38
@@ -124,7 +142,7 @@ def confine(policy: Policy, root: str) -> dict:
     """Confine this process as ``policy`` says, building its new root on the empty folder ``root``.
 
     Returns a report: the uid it now runs as and what was applied (``network``,
-    ``filesystem``, ``own_uid``, ``own_processes``: True or the reason why not).
+    ``filesystem``, ``own_uid``, ``own_processes``, ``own_ipc``: True or the reason why not).
 
     With its own pid namespace this function forks twice and returns in the
     last process only: the first stays outside and waits, the second is the
@@ -132,7 +150,7 @@ def confine(policy: Policy, root: str) -> dict:
     process ends, ends too, and the kernel then kills everything left inside.
     """
     report: dict = {"uid": os.getuid(), "network": "sandbox off", "filesystem": "sandbox off", "own_uid": "sandbox off",
-                    "own_processes": "sandbox off"}
+                    "own_processes": "sandbox off", "own_ipc": "sandbox off"}
     if not policy.enabled:
         return report
     as_root = os.geteuid() == 0
@@ -144,6 +162,7 @@ def confine(policy: Policy, root: str) -> dict:
         _enter_namespaces(as_root, uid, gid)
     except OSError as exc:
         report["network"] = report["filesystem"] = report["own_processes"] = f"no namespaces ({exc})"
+    report["own_ipc"] = _enter_ipc_namespace()
     if report["filesystem"] is True:
         report["own_processes"] = entered = _enter_pid_namespace(as_root, uid, gid)
         try:
@@ -176,6 +195,23 @@ def _enter_namespaces(as_root: bool, uid: int, gid: int) -> None:
     Path("/proc/self/setgroups").write_text("deny")
     Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
     Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+
+
+def _enter_ipc_namespace() -> bool | str:
+    """A SysV IPC and POSIX message queue namespace of its own, bounded (``IPC_LIMITS``): True, or why not.
+
+    Whatever the student leaves in there dies with its last process, and no classmate can see it.
+    """
+    try:
+        _unshare(_CLONE_NEWIPC)
+    except OSError as exc:
+        return f"no IPC namespace ({exc})"
+    try:
+        for name, value in IPC_LIMITS.items():  # the files of the namespace this process is in
+            Path(f"/proc/sys/kernel/{name}").write_text(str(value))
+    except OSError as exc:
+        return f"an IPC namespace of its own, but its limits could not be set ({exc})"
+    return True
 
 
 def _enter_pid_namespace(as_root: bool, uid: int, gid: int) -> bool | str:

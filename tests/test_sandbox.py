@@ -36,7 +36,7 @@ def needs(transport: ChildTransport, protection: str) -> None:
 
 def test_the_child_reports_what_was_applied(spawn):
     child = spawn()
-    protections = ("network", "filesystem", "own_uid", "own_processes")
+    protections = ("network", "filesystem", "own_uid", "own_processes", "own_ipc")
     assert set(child.confinement) >= {"uid", *protections}
     if os.geteuid() == 0:  # as CI runs: everything applies
         assert [child.confinement[protection] for protection in protections] == [True] * len(protections), child.confinement
@@ -135,6 +135,59 @@ def _namespace_pid(pid: int) -> int:
     """The pid a process has in its innermost pid namespace."""
     status = open(f"/proc/{pid}/status").read()
     return int(status.split("\nNSpid:", 1)[1].split("\n", 1)[0].split()[-1])
+
+
+SHM = textwrap.dedent("""
+    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
+    libc.shmat.argtypes, libc.shmat.restype = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int], ctypes.c_void_p
+    """)
+
+
+def _host_segment(key: int) -> int:
+    """A SysV shared-memory segment of this process's namespace, holding b"host" (IPC_CREAT | 0o666)."""
+    import ctypes
+
+    namespace = {}
+    exec(SHM, namespace)
+    libc = namespace["libc"]
+    segment = libc.shmget(key, 4096, 0o1000 | 0o666)
+    assert segment >= 0, os.strerror(ctypes.get_errno())
+    address = libc.shmat(segment, None, 0)
+    ctypes.memmove(address, b"host", 4)
+    libc.shmdt(ctypes.c_void_p(address))
+    return segment
+
+
+def _remove_segment(segment: int) -> None:
+    import ctypes
+
+    ctypes.CDLL(None).shmctl(segment, 0, None)  # IPC_RMID
+
+
+def test_the_child_has_an_ipc_namespace_of_its_own_and_bounded(spawn):
+    """A segment of the host's or of a classmate's is not there for the child, and its own limits hold."""
+    host_key, classmate_key = 0x2D1A0001, 0x2D1A0002
+    host_segment = _host_segment(host_key)
+    try:
+        writer, reader = spawn(), spawn()
+        needs(reader, "own_ipc")
+        made = printed(writer, SHM + textwrap.dedent(f"""
+            segment = libc.shmget({classmate_key}, 4096, 0o1000 | 0o666)
+            ctypes.memmove(libc.shmat(segment, None, 0), b"note", 4)
+            print(segment >= 0)
+            """))
+        assert made == "True"
+        seen = printed(reader, SHM + textwrap.dedent(f"""
+            print([libc.shmget(key, 0, 0) for key in ({host_key}, {classmate_key})])
+            print(len(open('/proc/sysvipc/shm').read().splitlines()) - 1)
+            print(open('/proc/sys/kernel/shmmax').read().strip(), libc.shmget(0, 300 * 2**20, 0o1000 | 0o600))
+            """))
+    finally:
+        _remove_segment(host_segment)
+    assert seen.splitlines() == ["[-1, -1]", "0", f"{sandbox.IPC_LIMITS['shmmax']} -1"]
+    assert f"{classmate_key:10d}" not in open("/proc/sysvipc/shm").read()  # nor left on the host
 
 
 def test_the_child_cannot_start_too_many_processes(spawn):
@@ -239,7 +292,7 @@ def test_without_root_what_could_not_be_applied_is_recorded():
     report = json.loads(os.read(reader, 65536))
     assert report["uid"] == 65534
     assert report["own_uid"] == "the grader does not run as root"
-    for protection in ("network", "filesystem", "own_processes"):
+    for protection in ("network", "filesystem", "own_processes", "own_ipc"):
         assert report[protection] is True or isinstance(report[protection], str)
 
 
