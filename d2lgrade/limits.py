@@ -18,6 +18,9 @@ LIMITS = {
     "RLIMIT_FSIZE": 64 * 1024 * 1024,  # no single file over 64 MiB
     "RLIMIT_CPU": 30 * 60,  # 30 minutes of CPU time in all
     "RLIMIT_CORE": 0,  # no core dumps
+    # Bounds the descriptors the memory watch reads, and the memfds a process can hide from it in
+    # messages of its own UNIX sockets (the kernel allows this many in flight per user).
+    "RLIMIT_NOFILE": 1024,
 }
 
 

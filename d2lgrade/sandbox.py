@@ -29,9 +29,11 @@ capabilities instead. Whatever could not be applied is named in the report
 
 The grading side cannot trust anything the child says after student code has
 run, so memory is watched from outside: ``memory_used`` sums the
-proportional set size of every process of the child's uid (or session), and
-``kill_all`` ends them all when the child is done. An address-space limit
-would be simpler but breaks CUDA, which maps far more than it uses.
+proportional set size of every process of the child's uid (or session), the
+memfds they hold open and the files in their own tmpfs mounts (memory that
+needs no mapping), and ``kill_all`` ends them all when the child is done. An
+address-space limit would be simpler but breaks CUDA, which maps far more
+than it uses; a memory cgroup is not always at hand.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import ctypes
 import dataclasses
 import os
 import platform
+import re
 import resource
 import signal
 import sys
@@ -48,8 +51,8 @@ from pathlib import Path
 from typing import NoReturn
 
 __all__ = [
-    "IPC_LIMITS", "Policy", "UID_BASE", "child_environment", "confine", "kill_all", "memory_over", "memory_used",
-    "processes_of",
+    "DESCRIPTIONS", "IPC_LIMITS", "MEMORY_ACCOUNTING", "Policy", "UID_BASE", "child_environment", "confine",
+    "held_in_files", "kill_all", "memory_over", "memory_used", "processes_of",
 ]
 
 #: A confined child runs as uid and gid ``UID_BASE + its pid``: unique while it lives.
@@ -60,6 +63,11 @@ HOME = "/home/student"
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 #: Bound as they are (device nodes must stay writable; /proc and /sys are the kernel's).
 KERNEL_PATHS = ("/dev", "/proc", "/sys")
+
+#: How the grading side accounts for a student's memory (``memory_used``), for the report.
+MEMORY_ACCOUNTING = "watched: PSS + memfds + files of its own tmpfs"
+#: Keys of ``confine``'s report that describe the sandbox rather than name a protection.
+DESCRIPTIONS = ("uid", "memory")
 
 #: Limits of a student's own IPC namespace (``/proc/sys/kernel``, one set per namespace): 256 MiB of
 #: SysV shared memory in 64 segments at most, 16 message queues of 64 KiB, a few semaphores.
@@ -142,7 +150,8 @@ def confine(policy: Policy, root: str) -> dict:
     """Confine this process as ``policy`` says, building its new root on the empty folder ``root``.
 
     Returns a report: the uid it now runs as and what was applied (``network``,
-    ``filesystem``, ``own_uid``, ``own_processes``, ``own_ipc``: True or the reason why not).
+    ``filesystem``, ``own_uid``, ``own_processes``, ``own_ipc``: True or the reason why not), and
+    how its memory is accounted for (``memory``).
 
     With its own pid namespace this function forks twice and returns in the
     last process only: the first stays outside and waits, the second is the
@@ -150,7 +159,7 @@ def confine(policy: Policy, root: str) -> dict:
     process ends, ends too, and the kernel then kills everything left inside.
     """
     report: dict = {"uid": os.getuid(), "network": "sandbox off", "filesystem": "sandbox off", "own_uid": "sandbox off",
-                    "own_processes": "sandbox off", "own_ipc": "sandbox off"}
+                    "own_processes": "sandbox off", "own_ipc": "sandbox off", "memory": MEMORY_ACCOUNTING}
     if not policy.enabled:
         return report
     as_root = os.geteuid() == 0
@@ -371,7 +380,31 @@ def processes_of(*, uid: int | None = None, session: int | None = None) -> list[
 
 
 def memory_used(pids: list[int]) -> int:
-    """Bytes of memory these processes use, shared pages divided among their users (PSS)."""
+    """Bytes of memory these processes hold: their proportional set size (shared pages divided among
+    their users), plus what their memfds and their own tmpfs hold (``held_in_files``)."""
+    return _pss(pids) + held_in_files(pids)
+
+
+def memory_over(pids: list[int], limit: int) -> bool:
+    """Whether these processes hold more than ``limit`` bytes of memory (``memory_used``).
+
+    Their resident sizes, read in microseconds, are an upper bound of their PSS that settles
+    almost every check; the PSS, milliseconds per process with torch loaded, is read only when
+    they are over.
+    """
+    held = held_in_files(pids)
+    return _resident(pids) + held > limit and _pss(pids) + held > limit
+
+
+def held_in_files(pids: list[int]) -> int:
+    """Bytes in files that need not be mapped to hold memory: the memfds these processes have open
+    and the files of their own tmpfs mounts (``/home/student``, ``/tmp``, ``/dev/shm``), deleted
+    ones still open included. A page both in such a file and mapped counts twice: an upper bound
+    that honest code is far from."""
+    return _memfd_bytes(pids) + _own_tmpfs_bytes(pids)
+
+
+def _pss(pids: list[int]) -> int:
     total = 0
     for pid in pids:
         try:
@@ -384,16 +417,6 @@ def memory_used(pids: list[int]) -> int:
     return total
 
 
-def memory_over(pids: list[int], limit: int) -> bool:
-    """Whether these processes use more than ``limit`` bytes of memory (``memory_used``).
-
-    Their resident sizes, read in microseconds, are an upper bound that settles
-    almost every check; the PSS, milliseconds per process with torch loaded, is
-    read only when they are over.
-    """
-    return _resident(pids) > limit and memory_used(pids) > limit
-
-
 def _resident(pids: list[int]) -> int:
     """Bytes resident in memory for these processes, shared pages counted in each (so at least their PSS)."""
     page, total = os.sysconf("SC_PAGE_SIZE"), 0
@@ -403,6 +426,79 @@ def _resident(pids: list[int]) -> int:
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+def _memfd_bytes(pids: list[int]) -> int:
+    """Bytes allocated to the memfds open in these processes, each counted once however often shared."""
+    counted: set[tuple[int, int]] = set()
+    total = 0
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            path = f"/proc/{pid}/fd/{fd}"
+            try:
+                if not os.readlink(path).startswith("/memfd:"):
+                    continue
+                info = os.stat(path)
+            except OSError:  # closed meanwhile
+                continue
+            if (info.st_dev, info.st_ino) not in counted:
+                counted.add((info.st_dev, info.st_ino))
+                total += info.st_blocks * 512  # pages written, not the size ftruncate announced
+    return total
+
+
+def _own_tmpfs_bytes(pids: list[int]) -> int:
+    """Bytes used in the tmpfs mounts of these processes' mount namespaces that the grader's own does
+    not have (so not a host tmpfs bound in), each counted once."""
+    own_namespace = _mount_namespace("self")
+    host_devices = {device for device, _ in _tmpfs_mounts("self")}
+    namespaces, counted, total = {own_namespace}, set(host_devices), 0
+    for pid in pids:
+        namespace = _mount_namespace(pid)
+        if namespace is None or namespace in namespaces:
+            continue
+        namespaces.add(namespace)
+        for device, mount_point in _tmpfs_mounts(pid):
+            if device in counted:
+                continue
+            counted.add(device)
+            try:
+                usage = os.statvfs(f"/proc/{pid}/root{mount_point}")
+            except OSError:
+                continue
+            total += (usage.f_blocks - usage.f_bfree) * usage.f_frsize
+    return total
+
+
+def _mount_namespace(pid: int | str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+
+
+def _tmpfs_mounts(pid: int | str) -> list[tuple[str, str]]:
+    """``(device, mount point)`` of every tmpfs mounted in the mount namespace of ``pid``."""
+    try:
+        lines = Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:  # ID PARENT MAJOR:MINOR ROOT MOUNT-POINT OPTIONS [TAGS...] - TYPE SOURCE OPTIONS
+        fields, _, filesystem = line.partition(" - ")
+        if filesystem.startswith("tmpfs "):
+            parts = fields.split()
+            found.append((parts[2], _unescape(parts[4])))
+    return found
+
+
+def _unescape(path: str) -> str:
+    """A path of mountinfo, where space, tab, newline and backslash are octal escapes."""
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match[1], 8)), path)
 
 
 def kill_all(*, uid: int | None = None, session: int | None = None, rounds: int = 20) -> None:

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from d2lgrade.results import SubmissionResult
+from d2lgrade.sandbox import DESCRIPTIONS
 
 
 def _cell(score: float, points: float) -> str:
@@ -50,7 +51,7 @@ def _unconfined(results: Sequence[SubmissionResult]) -> list[str]:
     missing: dict[str, set[str]] = {}
     for result in results:
         for protection, applied in result.sandbox.items():
-            if protection != "uid" and applied is not True:
+            if protection not in DESCRIPTIONS and applied is not True:
                 missing.setdefault(f"{protection}: {applied}", set()).add(result.student)
     return [f"student code ran without this protection ({why}) for {len(students)} student(s)" for why, students in missing.items()]
 

@@ -38,6 +38,7 @@ def test_the_child_reports_what_was_applied(spawn):
     child = spawn()
     protections = ("network", "filesystem", "own_uid", "own_processes", "own_ipc")
     assert set(child.confinement) >= {"uid", *protections}
+    assert child.confinement["memory"] == sandbox.MEMORY_ACCOUNTING
     if os.geteuid() == 0:  # as CI runs: everything applies
         assert [child.confinement[protection] for protection in protections] == [True] * len(protections), child.confinement
         assert child.confinement["uid"] == sandbox.UID_BASE + child.pid
@@ -243,6 +244,67 @@ def test_memory_is_measured_as_pss_where_the_resident_size_overcounts():
     del data
 
 
+def test_memory_held_in_an_unmapped_memfd_counts_once_however_shared():
+    """A memfd holds memory without any mapping, so no PSS shows it; a forked process shares it."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        memfd = os.memfd_create("hoard")
+        os.write(memfd, b"\x01" * (48 * 1024 * 1024))
+        os.fork()  # both hold the same memfd
+        os.write(writer, b".")
+        time.sleep(30)
+        os._exit(0)
+    try:
+        os.read(reader, 1)
+        holders = [pid, *_children_of(pid)]
+        assert len(holders) == 2
+        assert 48 * 1024**2 <= sandbox.held_in_files(holders) < 49 * 1024**2
+        pss = sandbox._pss(holders)
+        assert sandbox.memory_used(holders) >= pss + 48 * 1024**2
+        assert sandbox.memory_over(holders, pss + 40 * 1024**2)
+    finally:
+        for holder in [*_children_of(pid), pid]:
+            os.kill(holder, 9)
+        os.waitpid(pid, 0)
+
+
+def _children_of(pid: int) -> list[int]:
+    return [int(child) for child in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+
+
+def test_memory_held_in_the_childs_own_tmpfs_counts(spawn):
+    """A file in its /tmp, even deleted but still open, is memory too; the host's tmpfs is not the child's."""
+    child = spawn()
+    needs(child, "filesystem")
+    before = sandbox.held_in_files(child._processes())
+    printed(child, """
+        import os
+        hoard = open('/tmp/hoard', 'wb')
+        hoard.write(b'\x01' * 32 * 1024 * 1024)
+        hoard.flush()
+        os.unlink('/tmp/hoard')
+        print('held')
+        """)
+    held = sandbox.held_in_files(child._processes()) - before
+    assert 32 * 1024**2 <= held < 33 * 1024**2, held
+
+
+def test_a_memory_bomb_of_memfds_is_stopped(spawn):
+    child = spawn(memory=1024**3)
+    started = time.monotonic()
+    with pytest.raises(TransportDied, match="more than 1 GiB of memory"):
+        run(child, """
+            import os
+            hoard = []
+            for _ in range(32):  # 2 GiB at most, in 64 MiB files that are never mapped
+                hoard.append(os.memfd_create('hoard'))
+                os.ftruncate(hoard[-1], 64 * 1024 * 1024)
+                os.pwrite(hoard[-1], b'\x01' * 64 * 1024 * 1024, 0)
+            """)
+    assert time.monotonic() - started < 20
+
+
 def test_closing_the_child_ends_every_process_it_started(spawn):
     child = spawn()
     answer = run(child, """
@@ -322,7 +384,8 @@ def test_the_table_warns_staff_when_a_protection_was_missing():
     from d2lgrade.results import SubmissionResult
     from d2lgrade.table import print_table
 
-    confined = {"uid": 3000001, "network": True, "filesystem": True, "own_uid": True}
+    confined = {"uid": 3000001, "network": True, "filesystem": True, "own_uid": True, "own_ipc": True,
+                "memory": sandbox.MEMORY_ACCOUNTING}  # a description, not a missing protection
     results = [
         SubmissionResult("ada", "toy", "ada.ipynb", 0, sandbox=confined),
         SubmissionResult("ben", "toy", "ben.ipynb", 0, sandbox={**confined, "network": "no namespaces (EPERM)"}),
