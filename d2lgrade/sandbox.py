@@ -18,6 +18,8 @@ allows, it then:
   folder do not exist in there;
 - works in ``/home/student``, a private tmpfs of bounded size, with another
   for ``/tmp`` and ``/dev/shm``: nothing it writes outlives it;
+- cannot make a user namespace (a seccomp filter), in which it could mount a
+  filesystem whose memory no watch sees, nor use io_uring;
 - drops root for a uid of its own (``UID_BASE`` + its pid), so that it can
   neither signal nor read the grading process nor another student, and so
   that the number of processes it starts can be limited per uid.
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import errno
 import os
 import platform
 import re
@@ -94,6 +97,14 @@ _MNT_DETACH = 2
 _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS = 4, 38
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
 _SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(platform.machine())
+#: The audit architecture and the numbers of clone, unshare, clone3 and io_uring_setup.
+_SECCOMP_CALLS = {
+    "x86_64": (0xC000003E, 56, 272, 435, 425),
+    "aarch64": (0xC00000B7, 220, 97, 435, 425),
+}.get(platform.machine())
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+_SECCOMP_RET_ALLOW, _SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
+_BPF_LD_ABS, _BPF_JEQ, _BPF_JGE, _BPF_JSET, _BPF_RET = 0x20, 0x15, 0x35, 0x45, 0x06
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,8 +144,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 def _check(result: int, what: str) -> None:
     if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+        number = ctypes.get_errno()
+        raise OSError(number, f"{what}: {os.strerror(number)}")
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
@@ -150,16 +161,17 @@ def confine(policy: Policy, root: str) -> dict:
     """Confine this process as ``policy`` says, building its new root on the empty folder ``root``.
 
     Returns a report: the uid it now runs as and what was applied (``network``,
-    ``filesystem``, ``own_uid``, ``own_processes``, ``own_ipc``: True or the reason why not), and
-    how its memory is accounted for (``memory``).
+    ``filesystem``, ``own_uid``, ``own_processes``, ``own_ipc``, ``syscall_filter``: True or the
+    reason why not), and how its memory is accounted for (``memory``).
 
     With its own pid namespace this function forks twice and returns in the
     last process only: the first stays outside and waits, the second is the
     namespace's init (pid 1), which reaps orphans and, when the student's
     process ends, ends too, and the kernel then kills everything left inside.
     """
-    report: dict = {"uid": os.getuid(), "network": "sandbox off", "filesystem": "sandbox off", "own_uid": "sandbox off",
-                    "own_processes": "sandbox off", "own_ipc": "sandbox off", "memory": MEMORY_ACCOUNTING}
+    protections = ("network", "filesystem", "own_uid", "own_processes", "own_ipc", "syscall_filter")
+    report: dict = {"uid": os.getuid(), **dict.fromkeys(protections, "sandbox off")}
+    report["memory"] = MEMORY_ACCOUNTING
     if not policy.enabled:
         return report
     as_root = os.geteuid() == 0
@@ -191,6 +203,7 @@ def confine(policy: Policy, root: str) -> dict:
     elif report["filesystem"] is True:
         _drop_capabilities()
     _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    report["syscall_filter"] = _filter_system_calls()
     report["uid"] = os.getuid()
     return report
 
@@ -344,6 +357,58 @@ def _bind(source: str, target: str, *, read_only: bool) -> None:
     _mount(source, target, None, _MS_BIND | _MS_REC)
     if read_only:
         _mount(None, target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID)
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _filter_system_calls() -> bool | str:
+    """Refuse, for this process and all it starts, a user namespace of its own: in one, it could
+    mount a tmpfs or ramfs of any size whose memory no watch sees. Also refuse io_uring, whose
+    registered files would hide memfds from the watch. True, or why not."""
+    if _SECCOMP_CALLS is None:
+        return f"system calls are not known on {platform.machine()}"
+    program = _seccomp_program(*_SECCOMP_CALLS)
+    instructions = (_SockFilter * len(program))(*(_SockFilter(*step) for step in program))
+    settings = ctypes.byref(_SockFprog(len(program), instructions))
+    try:
+        mode = ctypes.c_ulong(_SECCOMP_MODE_FILTER)
+        _check(_libc.prctl(ctypes.c_ulong(_PR_SET_SECCOMP), mode, settings), "seccomp")
+    except OSError as exc:
+        return f"no system call filter ({exc})"
+    return True
+
+
+def _seccomp_program(arch: int, clone: int, unshare: int, clone3: int, io_uring: int) -> list[tuple]:
+    """The filter: (code, where to jump if true, if false, operand), jumps counted from the next."""
+    allow, refuse, absent = 10, 11, 12  # where the three verdicts are
+    program = [
+        (_BPF_LD_ABS, None, None, 4),  # 0: the calling convention; another (i386) is refused
+        (_BPF_JEQ, None, absent, arch),
+        (_BPF_LD_ABS, None, None, 0),  # 2: the system call
+        (_BPF_JGE, absent, None, 0x40000000),  # x32 calls
+        (_BPF_JEQ, absent, None, clone3),  # its flags are out of a filter's reach: glibc uses clone
+        (_BPF_JEQ, absent, None, io_uring),
+        (_BPF_JEQ, 8, None, unshare),
+        (_BPF_JEQ, 8, allow, clone),
+        (_BPF_LD_ABS, None, None, 16),  # 8: the flags, the low half of the first argument
+        (_BPF_JSET, refuse, allow, _CLONE_NEWUSER),
+        (_BPF_RET, None, None, _SECCOMP_RET_ALLOW),  # 10
+        (_BPF_RET, None, None, _SECCOMP_RET_ERRNO | errno.EPERM),
+        (_BPF_RET, None, None, _SECCOMP_RET_ERRNO | errno.ENOSYS),
+    ]
+    return [(code, _jump(at, yes), _jump(at, no), operand)
+            for at, (code, yes, no, operand) in enumerate(program)]
+
+
+def _jump(index: int, target: int | None) -> int:
+    return 0 if target is None else target - index - 1
 
 
 def _drop_capabilities() -> None:

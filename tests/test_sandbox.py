@@ -36,7 +36,7 @@ def needs(transport: ChildTransport, protection: str) -> None:
 
 def test_the_child_reports_what_was_applied(spawn):
     child = spawn()
-    protections = ("network", "filesystem", "own_uid", "own_processes", "own_ipc")
+    protections = ("network", "filesystem", "own_uid", "own_processes", "own_ipc", "syscall_filter")
     assert set(child.confinement) >= {"uid", *protections}
     assert child.confinement["memory"] == sandbox.MEMORY_ACCOUNTING
     if os.geteuid() == 0:  # as CI runs: everything applies
@@ -189,6 +189,28 @@ def test_the_child_has_an_ipc_namespace_of_its_own_and_bounded(spawn):
         _remove_segment(host_segment)
     assert seen.splitlines() == ["[-1, -1]", "0", f"{sandbox.IPC_LIMITS['shmmax']} -1"]
     assert f"{classmate_key:10d}" not in open("/proc/sysvipc/shm").read()  # nor left on the host
+
+
+def test_the_child_can_make_no_user_namespace_nor_io_uring_but_threads_and_processes(spawn):
+    """In a user namespace of its own it could mount a filesystem whose memory no watch sees."""
+    child = spawn()
+    needs(child, "syscall_filter")
+    seen = printed(child, """
+        import ctypes, errno, os, subprocess, threading
+        libc = ctypes.CDLL(None, use_errno=True)
+        reader, writer = os.pipe()
+        if os.fork() == 0:  # one thread, as unshare wants
+            made = libc.unshare(0x10000000 | 0x00020000) == 0  # a user and a mount namespace
+            os.write(writer, b'made' if made else errno.errorcode[ctypes.get_errno()].encode())
+            os._exit(0)
+        print(os.read(reader, 16).decode())
+        libc.syscall(425, 8, None)  # io_uring_setup
+        print(errno.errorcode[ctypes.get_errno()])
+        worker = threading.Thread(target=print, args=('thread',))
+        worker.start(); worker.join()
+        print(subprocess.run(['true']).returncode)
+        """)
+    assert seen.split() == ["EPERM", "ENOSYS", "thread", "0"]
 
 
 def test_the_child_cannot_start_too_many_processes(spawn):
@@ -354,7 +376,7 @@ def test_without_root_what_could_not_be_applied_is_recorded():
     report = json.loads(os.read(reader, 65536))
     assert report["uid"] == 65534
     assert report["own_uid"] == "the grader does not run as root"
-    for protection in ("network", "filesystem", "own_processes", "own_ipc"):
+    for protection in ("network", "filesystem", "own_processes", "own_ipc", "syscall_filter"):
         assert report[protection] is True or isinstance(report[protection], str)
 
 
