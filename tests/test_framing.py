@@ -3,12 +3,21 @@
 import os
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 
 import pytest
 
 from d2lgrade import framing
-from d2lgrade.framing import FramingError, ReadTimeout, read_message, write_message
+from d2lgrade.framing import (
+    ANSWER_BOUNDS,
+    Bounds,
+    FramingError,
+    ReadTimeout,
+    TooLarge,
+    read_message,
+    write_message,
+)
 
 
 @pytest.fixture
@@ -101,8 +110,8 @@ def test_oversized_message_is_not_sent(pipe, monkeypatch):
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"{'single': 'quotes'}", b"\xff\xfe\x00bad utf-8", b""],
-    ids=["text", "python literal", "not utf-8", "empty body"],
+    [b"not json", b"{'single': 'quotes'}", b"\xff\xfe\x00bad utf-8", b"", b"1" * 5000],
+    ids=["text", "python literal", "not utf-8", "empty body", "integer of 5000 digits"],
 )
 def test_body_that_is_not_json_is_refused(pipe, body):
     read_fd, write_fd = pipe
@@ -132,3 +141,67 @@ def test_a_message_after_a_refused_one_is_not_misread(pipe):
     with pytest.raises(FramingError):
         read_message(read_fd, timeout=1)
     assert read_message(read_fd, timeout=1) == {"next": True}
+
+
+# ------------------------------------------------------------------ bounds on what a reader takes
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    try:
+        os.write(fd, data)  # a blocking pipe takes all of it, as the reader reads
+    except OSError:
+        pass  # the reader closed the pipe after a refusal
+
+
+def _read_measured(pipe, data: bytes, bounds: Bounds):
+    """Send ``data`` from a thread and read one message under ``bounds``: what it raised, and its
+    seconds and peak of allocated bytes."""
+    read_fd, write_fd = pipe
+    writer = threading.Thread(target=_write_all, args=(write_fd, data))
+    writer.start()
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(TooLarge) as caught:
+            read_message(read_fd, timeout=10, bounds=bounds)
+        seconds = time.monotonic() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        os.close(read_fd)  # lets a writer still blocked on the pipe finish
+        writer.join(timeout=10)
+    return caught.value, seconds, peak
+
+
+def test_answer_over_the_size_bound_is_refused_unread(pipe):
+    body = b"[" + b"[]," * 13_300_000 + b"[]]"  # what a student's process once sent: 40 MB
+    refused, seconds, peak = _read_measured(pipe, _header(len(body)) + body, ANSWER_BOUNDS)
+    assert refused.detail == "over 32 MiB" and not refused.body_read
+    assert seconds < 0.5 and peak < 2**16
+
+
+def test_millions_of_empty_lists_under_the_size_bound_are_refused_before_parsing(pipe):
+    body = b"[" + b"[]," * 5_000_000 + b"[]]"  # 15 MB: parsed, 320 MB of lists
+    refused, seconds, peak = _read_measured(pipe, _header(len(body)) + body, ANSWER_BOUNDS)
+    assert refused.detail == "over 1,000,000 values" and refused.body_read
+    assert seconds < 1.0
+    assert peak < len(body) + 2**20  # the body, read once into one buffer
+
+
+def test_deep_nesting_under_the_bounds_is_refused_as_too_large(pipe):
+    body = b"[" * 300_000 + b"]" * 300_000
+    refused, seconds, peak = _read_measured(pipe, _header(len(body)) + body, ANSWER_BOUNDS)
+    assert refused.detail == "nested too deeply" and refused.body_read
+    assert seconds < 1.0 and peak < 4 * len(body)
+
+
+def test_a_message_within_the_bounds_is_read_and_one_over_them_leaves_the_next_readable(pipe):
+    read_fd, write_fd = pipe
+    bounds = Bounds(size=100, values=3)
+    for message in ([1, 2], [1, 2, 3], {"a": 1}):
+        write_message(write_fd, message)
+    assert read_message(read_fd, timeout=1, bounds=bounds) == [1, 2]  # 1 list and 1 comma: 3 values at most
+    with pytest.raises(TooLarge, match="over 3 values"):
+        read_message(read_fd, timeout=1, bounds=bounds)
+    assert read_message(read_fd, timeout=1, bounds=bounds) == {"a": 1}
+
