@@ -28,6 +28,7 @@ __all__ = [
     "ModuleInfo",
     "Opaque",
     "TensorOrigin",
+    "TooLarge",
     "WireError",
     "decode",
     "encode",
@@ -40,6 +41,16 @@ MAX_ITEMS = 10_000
 MAX_DEPTH = 32
 #: Characters kept of a ``repr`` in a description.
 MAX_REPR = 300
+#: Values (lists, dicts, numbers, strings, tensors) one ``decode`` builds at most. The graders' largest
+#: answers hold under 200 and a generator of (X, y) batches cut at MAX_ITEMS 50,000; a million empty
+#: lists, the cheapest to send, cost 64 MB. (Answers are bounded before parsing: framing.ANSWER_BOUNDS.)
+MAX_VALUES = 1_000_000
+#: Nesting that ``decode`` follows: ``encode`` cuts at MAX_DEPTH, and each level is one of these.
+MAX_DECODE_DEPTH = 4 * MAX_DEPTH
+#: Dimensions and elements of one decoded tensor or array, checked before its data is read: the
+#: chapter's tensors have at most 2 dimensions and the graders' largest 10,000 elements.
+MAX_TENSOR_DIMS = 32
+MAX_TENSOR_ELEMENTS = 2**25
 
 _DTYPES = {
     str(dtype).removeprefix("torch."): dtype
@@ -55,6 +66,15 @@ _DEVICE = re.compile(r"^(cpu|cuda(:\d{1,2})?|mps(:\d)?)$")
 
 class WireError(ValueError):
     """A value could not be encoded or decoded."""
+
+
+class TooLarge(WireError):
+    """A value over one of the decoding limits, refused before it was built whole."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"value too large: {detail}")
+        self.detail = detail
+        """what was over, in words for the student, e.g. ``over 1,000,000 values``"""
 
 
 class IterationError(Exception):
@@ -252,45 +272,84 @@ def _encode_iterator(iterator: Iterator, depth: int) -> dict:
 # ----------------------------------------------------------------- decoding
 
 
-def decode(data: Any, *, run_code: Callable[[Code], Any] | None = None, _depth: int = 0) -> Any:
-    """Rebuild a value from wire data, checking every field.
+def decode(data: Any, *, run_code: Callable[[Code], Any] | None = None) -> Any:
+    """Rebuild a value from wire data, checking every field and the decoding limits.
 
     ``run_code`` turns a ``code`` value into the value it builds; without it
     a ``code`` value is refused (the graders' side never runs code it gets).
+    A value over ``MAX_VALUES``, ``MAX_DECODE_DEPTH`` or a tensor limit raises ``TooLarge``.
     """
-    if data is None or isinstance(data, (bool, str)):
-        return data
-    if isinstance(data, int):
-        return data
-    if isinstance(data, float):
-        return data
-    if _depth > 4 * MAX_DEPTH:
-        raise WireError("value nested too deeply")
-    if isinstance(data, list):
-        return [decode(item, run_code=run_code, _depth=_depth + 1) for item in data]
-    if not isinstance(data, dict):
-        raise WireError(f"unexpected JSON value of type {type(data).__name__}")
-    tag = data.get("$type")
-    decoder = _DECODERS.get(tag)
-    if decoder is None:
-        raise WireError(f"unknown wire type {tag!r}")
-    if tag == "code":  # errors from the student's code inside it are the student's, not the wire's
-        return _decode_code(data, run_code)
-    try:
-        return decoder(data, run_code)
-    except WireError:
-        raise
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, ArithmeticError) as exc:
-        raise WireError(f"malformed {tag} value: {type(exc).__name__}: {exc}") from None
+    return _Reader(run_code).decode(data)
 
 
-def _decode_tensor(data: dict, run_code=None) -> torch.Tensor:
+class _Reader:
+    """One ``decode``: where code may run, and how much of the limits it has used."""
+
+    def __init__(self, run_code: Callable[[Code], Any] | None) -> None:
+        self.run_code = run_code
+        self.values_left = MAX_VALUES
+        self.depth = 0
+
+    def spend(self, values: int = 1) -> None:
+        self.values_left -= values
+        if self.values_left < 0:
+            raise TooLarge(f"over {MAX_VALUES:,} values")
+
+    def room_for(self, items: Any) -> Any:
+        """``items``, once it is clear they fit: a list too long is refused before any is built."""
+        if len(items) > self.values_left:
+            raise TooLarge(f"over {MAX_VALUES:,} values")
+        return items
+
+    def decode(self, data: Any) -> Any:
+        self.spend()
+        if data is None or isinstance(data, (bool, str, int, float)):
+            return data
+        if self.depth >= MAX_DECODE_DEPTH:
+            raise TooLarge(f"nested over {MAX_DECODE_DEPTH} levels deep")
+        self.depth += 1
+        try:
+            return self._decode_nested(data)
+        finally:
+            self.depth -= 1
+
+    def _decode_nested(self, data: Any) -> Any:
+        if isinstance(data, list):
+            return [self.decode(item) for item in self.room_for(data)]
+        if not isinstance(data, dict):
+            raise WireError(f"unexpected JSON value of type {type(data).__name__}")
+        tag = data.get("$type")
+        decoder = _DECODERS.get(tag)
+        if decoder is None:
+            raise WireError(f"unknown wire type {tag!r}")
+        if tag == "code":  # errors from the student's code inside it are the student's, not the wire's
+            return _decode_code(data, self)
+        try:
+            return decoder(data, self)
+        except WireError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, ArithmeticError) as exc:
+            raise WireError(f"malformed {tag} value: {type(exc).__name__}: {exc}") from None
+
+
+def _shape(data: Any) -> list[int]:
+    """A tensor's or array's shape, refused before its data is read when it is over the limits."""
+    if len(data) > MAX_TENSOR_DIMS:
+        raise TooLarge(f"a tensor of over {MAX_TENSOR_DIMS} dimensions")
+    shape = [int(n) for n in data]
+    if any(n < 0 for n in shape):
+        raise WireError("negative tensor dimension")
+    if math.prod(shape) > MAX_TENSOR_ELEMENTS:
+        raise TooLarge(f"a tensor of over {MAX_TENSOR_ELEMENTS:,} elements")
+    return shape
+
+
+def _decode_tensor(data: dict, reader: _Reader) -> torch.Tensor:
+    reader.spend()  # a module's tensors and a grad are reached without reader.decode
     dtype = _DTYPES.get(data["dtype"])
     if dtype is None:
         raise WireError(f"unsupported tensor dtype {data['dtype']!r}")
-    shape = [int(n) for n in data["shape"]]
-    if any(n < 0 for n in shape):
-        raise WireError("negative tensor dimension")
+    shape = _shape(data["shape"])
     raw = base64.b64decode(data["data"], validate=True)
     itemsize = torch.empty((), dtype=dtype).element_size()
     if len(raw) != math.prod(shape) * itemsize:
@@ -306,7 +365,7 @@ def _decode_tensor(data: dict, run_code=None) -> torch.Tensor:
             raise WireError("only floating point tensors can require grad")
         tensor.requires_grad_(True)
     if data.get("grad") is not None:
-        grad = _decode_tensor(data["grad"])
+        grad = _decode_tensor(data["grad"], reader)
         if grad.shape != tensor.shape or grad.dtype != tensor.dtype:
             raise WireError("a tensor's grad does not match its shape or dtype")
         tensor.grad = grad.to(tensor.device)
@@ -320,64 +379,70 @@ def _optional_str(value: Any) -> str | None:
     raise WireError("expected a string or null")
 
 
-def _decode_array(data: dict, run_code=None) -> np.ndarray:
+def _decode_array(data: dict, reader: _Reader) -> np.ndarray:
     dtype = np.dtype(data["dtype"])
     if dtype.kind not in "biufc":
         raise WireError(f"unsupported array dtype {data['dtype']!r}")
-    shape = [int(n) for n in data["shape"]]
+    shape = _shape(data["shape"])
     raw = base64.b64decode(data["data"], validate=True)
-    if any(n < 0 for n in shape) or len(raw) != math.prod(shape) * dtype.itemsize:
+    if len(raw) != math.prod(shape) * dtype.itemsize:
         raise WireError("array data does not match its shape and dtype")
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
-def _decode_npscalar(data: dict, run_code=None) -> np.generic:
+def _decode_npscalar(data: dict, reader: _Reader) -> np.generic:
     dtype = np.dtype(data["dtype"])
     if dtype.kind not in "biuf":
         raise WireError(f"unsupported scalar dtype {data['dtype']!r}")
     return dtype.type(data["value"])
 
 
-def _decode_dict(data: dict, run_code=None) -> dict:
+def _decode_dict(data: dict, reader: _Reader) -> dict:
     result = {}
-    for key, value in data["items"]:
-        key = decode(key, run_code=run_code)
+    for key, value in reader.room_for(data["items"]):
+        key = reader.decode(key)
         if isinstance(key, list):
             raise WireError("a list cannot be a dict key")
-        result[key] = decode(value, run_code=run_code)
+        result[key] = reader.decode(value)
     return result
 
 
-def _decode_module(data: dict, run_code=None) -> ModuleInfo:
+def _decode_module(data: dict, reader: _Reader) -> ModuleInfo:
+    reader.spend(len(data["layers"]) + len(data["state"]) + len(data["parameters"]))
     return ModuleInfo(
         type=str(data["type"]),
         layers=tuple((str(name), str(kind)) for name, kind in data["layers"]),
-        state={str(k): _decode_tensor(v) for k, v in data["state"].items()},
-        parameters={str(k): _decode_tensor(v) for k, v in data["parameters"].items()},
+        state={str(k): _decode_tensor(v, reader) for k, v in data["state"].items()},
+        parameters={str(k): _decode_tensor(v, reader) for k, v in data["parameters"].items()},
         training=bool(data["training"]),
     )
 
 
-def _decode_code(data: dict, run_code=None) -> Any:
-    if run_code is None:
+def _decode_code(data: dict, reader: _Reader) -> Any:
+    if reader.run_code is None:
         raise WireError("code values are only accepted on the student's side")
     if not isinstance(data.get("inputs"), dict) or not isinstance(data.get("source"), str):
         raise WireError("malformed code value")
-    inputs = {str(k): decode(v, run_code=run_code) for k, v in data["inputs"].items()}
-    return run_code(Code(data["source"], _optional_str(data.get("result")), inputs))
+    inputs = {str(k): reader.decode(v) for k, v in data["inputs"].items()}
+    return reader.run_code(Code(data["source"], _optional_str(data.get("result")), inputs))
 
 
-_DECODERS: dict[str, Callable[[dict, Any], Any]] = {
+def _decode_iterated(data: dict, reader: _Reader) -> Iterated:
+    items = tuple(reader.decode(item) for item in reader.room_for(data["items"]))
+    return Iterated(str(data["type"]), items, bool(data["exhausted"]))
+
+
+_DECODERS: dict[str, Callable[[dict, _Reader], Any]] = {
     "tensor": _decode_tensor,
     "ndarray": _decode_array,
     "npscalar": _decode_npscalar,
-    "tuple": lambda d, rc: tuple(decode(item, run_code=rc) for item in d["items"]),
+    "tuple": lambda d, reader: tuple(reader.decode(item) for item in reader.room_for(d["items"])),
     "dict": _decode_dict,
-    "dtype": lambda d, rc: _DTYPES[d["name"]],
-    "device": lambda d, rc: torch.device(d["name"]) if _DEVICE.match(d["name"]) else _bad_device(d["name"]),
+    "dtype": lambda d, reader: _DTYPES[d["name"]],
+    "device": lambda d, reader: torch.device(d["name"]) if _DEVICE.match(d["name"]) else _bad_device(d["name"]),
     "module": _decode_module,
-    "iterator": lambda d, rc: Iterated(str(d["type"]), tuple(decode(i, run_code=rc) for i in d["items"]), bool(d["exhausted"])),
-    "opaque": lambda d, rc: Opaque(str(d["type"]), str(d["repr"])[:MAX_REPR]),
+    "iterator": _decode_iterated,
+    "opaque": lambda d, reader: Opaque(str(d["type"]), str(d["repr"])[:MAX_REPR]),
     "code": _decode_code,
 }
 

@@ -2,6 +2,8 @@
 
 import base64
 import json
+import time
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -501,3 +503,85 @@ def test_views_with_odd_strides_round_trip():
     solution = torch.linalg.lstsq(torch.tensor([[1.0, 1], [2, 1], [3, 1], [4, 1]]), torch.tensor([[3.0], [5], [7], [9]])).solution
     for view in (solution[:-1], solution[-1], solution[0]):
         assert torch.equal(wire.decode(wire.encode(view)), view)
+
+
+# ------------------------------------------------------------------ size limits
+
+
+def _nested_tuples(depth: int):
+    data = []
+    for _ in range(depth):
+        data = {"$type": "tuple", "items": [data]}
+    return data
+
+
+def _module(**changes):
+    empty = {"$type": "module", "type": "M", "layers": [], "state": {}, "parameters": {}, "training": True}
+    return {**empty, **changes}
+
+
+MILLIONS = 3_000_000
+HUGE = [2**31, 2**31]
+TOO_MANY_VALUES = "over 1,000,000 values"
+TOO_DEEP = "nested over 128 levels"
+TOO_MANY_ELEMENTS = "over 33,554,432 elements"
+TOO_LARGE = [
+    ("millions of empty lists", [[]] * MILLIONS, TOO_MANY_VALUES),
+    ("a tuple of millions of items", {"$type": "tuple", "items": [0] * MILLIONS}, TOO_MANY_VALUES),
+    ("a dict of millions of items", {"$type": "dict", "items": [[0, 0]] * MILLIONS}, TOO_MANY_VALUES),
+    ("a module of millions of layers", _module(layers=[["a", "b"]] * MILLIONS), TOO_MANY_VALUES),
+    ("lists nested deeply", _nested_lists(wire.MAX_DECODE_DEPTH + 1), TOO_DEEP),
+    ("tuples nested deeply", _nested_tuples(600), TOO_DEEP),
+    ("a tensor claiming a huge shape", _tensor(shape=HUGE, data=""), TOO_MANY_ELEMENTS),
+    ("a tensor claiming millions of dimensions", _tensor(shape=[1] * MILLIONS), "over 32 dimensions"),
+    ("a grad claiming a huge shape", _tensor(requires_grad=True, grad=_tensor(shape=HUGE)), TOO_MANY_ELEMENTS),
+    ("a module's tensor claiming a huge shape", _module(state={"w": _tensor(shape=HUGE)}), TOO_MANY_ELEMENTS),
+    ("an array claiming a huge shape", {**wire.encode(np.zeros(3)), "shape": HUGE}, TOO_MANY_ELEMENTS),
+]
+
+
+@pytest.mark.parametrize("data, detail", [case[1:] for case in TOO_LARGE], ids=[case[0] for case in TOO_LARGE])
+def test_values_over_the_limits_are_refused_quickly_in_little_memory(data, detail):
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(wire.TooLarge) as caught:
+            wire.decode(data)
+        seconds = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert detail in caught.value.detail
+    assert seconds < 0.5
+    assert peak < 2**20  # nothing is built before the refusal (a million empty lists alone are 64 MB)
+
+
+def test_many_short_lists_are_refused_once_the_limit_is_spent():
+    tracemalloc.start()
+    try:
+        with pytest.raises(wire.TooLarge, match="over 1,000,000 values"):
+            wire.decode([[0] * 1000] * 1001)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20  # what was built before the limit ran out: a thousand lists of small ints
+
+
+def test_the_largest_legitimate_answers_are_within_the_limits():
+    def endless_batches():
+        X, y = torch.randn(10, 2), torch.randn(10, 1)
+        for _ in range(wire.MAX_ITEMS + 5):
+            yield X, y
+
+    drained = json.loads(json.dumps(wire.encode(endless_batches())))
+    assert len(wire.decode(drained).items) == wire.MAX_ITEMS
+    deepest = roundtrip(_nested_python_lists(wire.MAX_DEPTH + 5))
+    assert isinstance(deepest, list)
+    assert roundtrip(torch.ones(5000, 1)).shape == (5000, 1)
+
+
+def _nested_python_lists(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
