@@ -123,6 +123,8 @@ def _order(batches, device="cpu"):
         X, y = batch
         expect_tensor("each X batch", X, device=device)
         expect_tensor("each y batch", y, device=device)
+        expect(X.dim() == 2 and X.shape[1] == 2, f"Each X batch should be rows of the features, shaped (batch size, 2), "
+               f"but one has shape {tuple(X.shape)}.", "Wrap the tensors as they are: data.TensorDataset(*data_arrays).")
         expect_close("each y batch", y, 3 * X[:, :1] + 1, hint="Keep the features and labels paired: one TensorDataset over both.")
         order += [int(i) for i in X[:, 0].tolist()]
     return order
@@ -266,13 +268,16 @@ def _start(num_inputs, device="cpu"):
     return 0.01 * torch.randn(1, num_inputs, device=device), torch.zeros(1, device=device)
 
 
-def _after(outcome):
+def _after(outcome, inputs):
+    """The weight and bias of the net after `train`, checked to be what its layer holds: (1, inputs) and (1,)."""
     weight, bias = _linear_layer(outcome.args[0], "the net after `train`")
+    weight = expect_tensor("the weight of the net after `train`", weight, shape=(1, inputs))
+    bias = expect_tensor("the bias of the net after `train`", bias, shape=(1,))
     return weight.detach().cpu(), bias.detach().cpu()
 
 
 def _fit_error(outcome):
-    weight, bias = _after(outcome)
+    weight, bias = _after(outcome, len(TRUE_W))
     return max(float((weight.reshape(-1) - TRUE_W).abs().max()), abs(float(bias.reshape(-1)[0]) - TRUE_B))
 
 
@@ -309,7 +314,7 @@ def _check_full_batch(student, loss_source, loss, what):
                            lr=lr, num_epochs=num_epochs, batch_size=n, **kwargs)
     losses = expect_floats("the losses `train` returns", outcome.value, length=num_epochs, hint="Run num_epochs epochs, one loss each.")
     weight, bias, after, before = _full_batch_descent(X, y, w, b, loss, lr, num_epochs)
-    got_w, got_b = _after(outcome)
+    got_w, got_b = _after(outcome, 3)
     settings = f"lr={lr}, num_epochs={num_epochs} and batch_size={n} (one batch per epoch)"
     expect_close(f"the weight after `train` with {what}, {settings}", got_w, weight,
                  hint=f"Minimise {what} with torch.optim.SGD(net.parameters(), lr=lr) over minibatches of batch_size, "
@@ -608,9 +613,9 @@ def _check_grads(got, expected, device="cpu", where=""):
     hint = "Return the layer's weight.grad and bias.grad, the gradients left by the last backward pass."
     for name, value, grad, param in (("weight", got[0], weight_grad, weight), ("bias", got[1], bias_grad, bias)):
         what = f"the {name} gradient{where}"
-        if isinstance(value, torch.Tensor) and value.shape == param.shape and torch.allclose(value.detach().cpu(), param.cpu()):
-            fail(f"{what} equals the {name} itself, not its gradient. Read .grad ({name}.grad), not .data.")
         expect_tensor(what, value, shape=tuple(grad.shape), device=device, hint=hint)
+        if torch.allclose(value.detach().cpu().double(), param.cpu().double()):
+            fail(f"{what} equals the {name} itself, not its gradient. Read .grad ({name}.grad), not .data.")
         expect_close(what, value, grad, hint=hint)
 
 

@@ -206,9 +206,8 @@ def test_add_vectorized_small_example(student):
 @question("add_vectorized")
 def test_add_vectorized_has_no_python_loop(student):
     """add_vectorized uses one vectorized operation, no Python loop"""
-    got = student.add_vectorized(A, B)
-    expect(isinstance(got, torch.Tensor) and got.shape == A.shape and bool(torch.allclose(got.detach().cpu().double(), (A + B).double())),
-           f"`add_vectorized(a, b)` should return a + b, but it returned {describe(got)}.", "Return a + b.")
+    got = expect_tensor("`add_vectorized(a, b)`", student.add_vectorized(A, B), shape=A.shape, hint="Return a + b.")
+    expect_close("`add_vectorized(a, b)`", got, A + B, hint="Return a + b.")
     expect_no_loop(student, "add_vectorized", "Add the whole tensors at once with a + b (or torch.add); no for, while or comprehension.")
 
 

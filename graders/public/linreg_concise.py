@@ -60,6 +60,8 @@ def _orders(student, n, batch_size, **options):
                "Wrap both tensors: data.TensorDataset(*data_arrays).")
         X, y = batch
         expect_tensor("each X batch", X)
+        expect(X.dim() == 2 and X.shape[1] == 2, f"Each X batch should be rows of the features, shaped (batch size, 2), "
+               f"but one has shape {tuple(X.shape)}.", "Wrap the tensors as they are: data.TensorDataset(*data_arrays).")
         expect_close("each y batch", y, 2 * X[:, :1], hint="Keep the features and labels paired: one TensorDataset over both.")
         order += [int(i) for i in X[:, 0].tolist()]
     return [len(batch[0]) for batch in batches], order
@@ -132,6 +134,8 @@ def _synthetic(n, w=TRUE_W, b=TRUE_B):
 
 def _fit_error(info):
     weight, bias = _linear_layer(info, "the net after `train`")
+    weight = expect_tensor("the weight of the net after `train`", weight, shape=(1, 2))
+    bias = expect_tensor("the bias of the net after `train`", bias, shape=(1,))
     return max(float((weight.detach().reshape(-1) - TRUE_W).abs().max()), abs(float(bias.reshape(-1)[0]) - TRUE_B))
 
 
@@ -208,8 +212,9 @@ def test_get_grads_after_one_backward(student):
     expect(isinstance(got, (tuple, list)) and len(got) == 2,
            f"`get_grads` should return a pair (weight_grad, bias_grad), but it returned {describe(got)}.")
     hint = "Read the gradients from .grad: net[0].weight.grad and net[0].bias.grad."
-    expect_tensor("the weight gradient", got[0], shape=(1, 2), hint=hint)
-    expect(not torch.allclose(got[0].detach(), weight.detach()), "`get_grads` returned the weights, not their gradients.", hint)
+    expect_tensor("the weight gradient", got[0], shape=(1, 2), device="cpu", hint=hint)
+    expect(not torch.allclose(got[0].detach().double(), weight.detach().double()),
+           "`get_grads` returned the weights, not their gradients.", hint)
     expect_close("the weight gradient", got[0], weight.grad, hint=hint)
     expect_tensor("the bias gradient", got[1], shape=(1,), hint=hint)
     expect_close("the bias gradient", got[1], bias.grad, hint=hint)
