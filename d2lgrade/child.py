@@ -19,14 +19,14 @@ import traceback
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
-from d2lgrade import wire
+from d2lgrade import observe, wire
 
 #: Characters of printed output kept per cell or call.
 MAX_OUTPUT = 20_000
 #: Characters kept of an exception's message.
 MAX_EVALUE = 500
 #: Pseudo file names of grader-side code, hidden from tracebacks.
-GRADER_FILES = ("<d2lgrade-code>", "<d2lgrade-book>")
+GRADER_FILES = ("<d2lgrade-code>",)
 #: Environment variable that carries the sandbox policy to a child started afresh.
 SANDBOX_ENV = "D2LGRADE_SANDBOX"
 
@@ -110,24 +110,25 @@ def evaluate(code: wire.Code, namespace: Mapping[str, Any]) -> Any:
 
 
 @contextlib.contextmanager
-def book_functions(namespace: MutableMapping[str, Any], sources: Mapping[str, str], keep: str) -> Iterator[None]:
-    """Temporarily replace the book's functions in ``namespace`` with the given sources.
+def lent_functions(namespace: MutableMapping[str, Any], lent: Mapping[str, str], keep: str, ask) -> Iterator[None]:
+    """Temporarily replace the book's functions in ``namespace`` with the ones grading lends.
 
     A student's ``train`` then calls the book's ``sgd`` rather than the
     student's own, so that one mistake costs points on one question only.
-    The function under test, ``keep``, stays the student's.
+    ``lent`` maps a name to who lends it: ``"d2l"`` (this process's own copy
+    of d2l) or ``"grader"`` (a stand-in that asks the grading process, see
+    ``d2lgrade.book``). The function under test, ``keep``, stays the student's.
     """
-    if not sources:
+    names = [name for name in lent if name != keep]
+    if not names:
         yield
         return
-    scope = dict(namespace)
-    for source in sources.values():
-        exec(compile(source, "<d2lgrade-book>", "exec"), scope)
-    names = [name for name in sources if name != keep]
+    lent_now = {name: _d2l_function(name) if lent[name] == "d2l" else _stand_in(name, ask) for name in names}
+    names = [name for name, function in lent_now.items() if function is not None]
     saved = {name: namespace[name] for name in names if name in namespace}
     try:
         for name in names:
-            namespace[name] = scope[name]
+            namespace[name] = lent_now[name]
         yield
     finally:
         for name in names:
@@ -137,12 +138,65 @@ def book_functions(namespace: MutableMapping[str, Any], sources: Mapping[str, st
                 namespace.pop(name, None)
 
 
+def _d2l_function(name: str):
+    from d2l import torch as d2l
+
+    return getattr(d2l, name, None)
+
+
+class LentFunctionError(RuntimeError):
+    """The book's function that grading lent could not run on these arguments."""
+
+
+def _stand_in(name: str, ask):
+    """A function that runs the book's ``name`` in the grading process, on values."""
+
+    def lent(*args, **kwargs):
+        if ask is None:
+            raise LentFunctionError(f"the book's `{name}` is not available here")
+        answer = ask({"status": "lend", "name": name, "args": wire.encode(list(args)), "kwargs": wire.encode(kwargs)})
+        if answer.get("status") != "ok":
+            raise LentFunctionError(f"the book's `{name}` raised {answer.get('ename')}: {answer.get('evalue')}")
+        _update_in_place(list(args), wire.decode(answer["args"]))
+        _update_in_place(kwargs, wire.decode(answer["kwargs"]))
+        value = wire.decode(answer["value"])
+        return iter(value.items) if isinstance(value, wire.Iterated) else value
+
+    lent.__name__ = lent.__qualname__ = name
+    return lent
+
+
+def _update_in_place(before: Any, after: Any) -> None:
+    """Copy into the caller's tensors what the book's function changed in its copies of them."""
+    import torch
+
+    if isinstance(before, torch.Tensor) and isinstance(after, torch.Tensor) and before.shape == after.shape:
+        with torch.no_grad():
+            before.copy_(after)
+        if before.is_leaf:
+            before.grad = None if after.grad is None else after.grad.to(before.device, before.dtype)
+    elif isinstance(before, (list, tuple)) and isinstance(after, (list, tuple)) and len(before) == len(after):
+        for old, new in zip(before, after):
+            _update_in_place(old, new)
+    elif isinstance(before, dict) and isinstance(after, dict):
+        for key in before.keys() & after.keys():
+            _update_in_place(before[key], after[key])
+
+
+def _is_d2l_own(function: Any) -> bool:
+    """Whether ``function`` is one of d2l's own functions or classes rather than the student's."""
+    module = getattr(function, "__module__", None)
+    return isinstance(module, str) and (module == "d2l" or module.startswith("d2l."))
+
+
 class Session:
     """Answers requests about one student's namespace."""
 
-    def __init__(self, namespace: MutableMapping[str, Any], shell: Any = None) -> None:
+    def __init__(self, namespace: MutableMapping[str, Any], shell: Any = None, ask=None) -> None:
         self.namespace = namespace
         self.shell = shell
+        self.ask = ask
+        """sends a message to the grading side in the middle of a call and returns its reply"""
 
     def handle(self, request: Mapping[str, Any]) -> dict:
         """Answer one request; never raises for anything student code does."""
@@ -176,6 +230,8 @@ class Session:
             return {"status": "missing"}
         if not callable(function):
             return {"status": "not_callable", "type": type(function).__name__}
+        if _is_d2l_own(function):
+            return {"status": "library", "module": function.__module__}
         return self._invoke(
             lambda args, kwargs: function(*args, **kwargs),
             request,
@@ -186,17 +242,20 @@ class Session:
         name = request.get("name", "")
         if name and name not in self.namespace:
             return {"status": "missing"}
+        if name and _is_d2l_own(self.namespace[name]):
+            return {"status": "library", "module": self.namespace[name].__module__}
         return self._invoke(lambda args, kwargs: args[0], request, keep=name)
 
     def _invoke(self, body, request: Mapping[str, Any], keep: str) -> dict:
         seed_everything(int(request.get("seed", 0)))
         started = time.perf_counter()
-        with captured_output() as output, book_functions(self.namespace, request.get("book", {}), keep):
+        with captured_output() as output, lent_functions(self.namespace, request.get("lent", {}), keep, self.ask):
             try:
                 build = lambda code: evaluate(code, self.namespace)  # noqa: E731
                 args = wire.decode(request.get("args", []), run_code=build)
                 kwargs = wire.decode(request.get("kwargs", {"$type": "dict", "items": []}), run_code=build)
-                returned = body(args, kwargs)
+                with observe.watching(bool(request.get("observe"))) as observer:  # only when grading asks
+                    returned = body(args, kwargs)
             except BaseException as exc:  # noqa: B902 - student code may raise anything, SystemExit too
                 if isinstance(exc, KeyboardInterrupt):
                     raise
@@ -212,6 +271,7 @@ class Session:
             "status": "ok",
             "value": value,
             **after,
+            **observer.report(),
             "stdout": output.getvalue(),
             "seconds": time.perf_counter() - started,
         }
@@ -272,7 +332,15 @@ def main(policy: dict | None = None) -> None:
     requests, responses = _claim_pipe()
     os.environ.setdefault("MPLBACKEND", "Agg")
     shell = make_shell()
-    session = Session(shell.user_ns, shell)
+
+    def ask(message: dict) -> dict:
+        write_message(responses, message)
+        reply = read_message(requests)
+        if reply is None:
+            raise SystemExit(0)  # the grading side is gone
+        return reply
+
+    session = Session(shell.user_ns, shell, ask)
     write_message(responses, {"status": "ready", "pid": os.getpid(), "sandbox": confinement})
     while (request := read_message(requests)) is not None:
         write_message(responses, session.handle(request))

@@ -99,18 +99,20 @@ class Assignment:
 
     @cached_property
     def book_names(self) -> frozenset[str]:
-        """The graded functions that are the book's own (tagged ``book``), which grading swaps in for
-        the student's when another function calls them."""
+        """The graded functions that are the book's own (tagged ``book``), shown in its narrative too."""
         return frozenset(cell.metadata["nbgrader"]["grade_id"] for cell in self._solution_cells() if "book" in cell.metadata.get("tags", []))
 
     @cached_property
-    def book_sources(self) -> dict[str, str]:
-        """Reference code that may run on the student's side: the book's own functions.
+    def lent_names(self) -> frozenset[str]:
+        """The graded functions that grading lends to the student's other functions (tagged ``lend``):
+        a student's ``train`` runs with the book's ``sgd``, so one mistake costs one question
+        (``d2lgrade.book``). A release holds the tags too, for the self-check's notes."""
+        return frozenset(cell.metadata["nbgrader"]["grade_id"] for cell in self._solution_cells() if "lend" in cell.metadata.get("tags", []))
 
-        Their cells carry the tag ``book``; exercise solutions never leave
-        the grading process. A release has none: its checks run against the
-        student's own versions.
-        """
+    @cached_property
+    def book_sources(self) -> dict[str, str]:
+        """The reference code of the book's own functions (none in a release). It never leaves the
+        grading process: grading lends them by name or by value (``d2lgrade.book``)."""
         return {name: source for name, source in self.solution_sources.items() if name in self.book_names}
 
 

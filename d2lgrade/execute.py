@@ -17,7 +17,7 @@ from typing import Any
 from d2lgrade import sandbox
 from d2lgrade.notebook import CodeCell
 from d2lgrade.results import CellReport
-from d2lgrade.transport import MEMORY_LIMIT, ChildTransport, Transport, TransportDied, TransportTimeout
+from d2lgrade.transport import MEMORY_LIMIT, ChildTransport, Lender, Transport, TransportDied, TransportTimeout
 from d2lgrade.zygote import Zygote
 
 __all__ = ["CellReport", "NotebookRun", "child_run"]
@@ -45,6 +45,9 @@ class NotebookRun:
         self.transport: Transport | None = None
         self.broken: str | None = None
         """why the student's process cannot be restarted, once that happens"""
+        self.faults: dict[str, str] = {}
+        """what each function that hung or stopped the process did, so its later calls fail at once"""
+        self.restarts = 0
         self.confinement: dict = {}
         """what confined the first student's process (``ChildTransport.confinement``)"""
 
@@ -83,6 +86,7 @@ class NotebookRun:
         """A fresh process with the cells that worked before, so later calls can go on."""
         if self.broken:
             raise TransportDied(self.broken)
+        self.restarts += 1
         self.transport = self.make_transport()
         good = {report.index for report in self.reports if report.ok}
         try:
@@ -96,12 +100,13 @@ class NotebookRun:
             self.transport = None
             raise TransportDied(self.broken) from None
 
-    def request(self, message: Mapping[str, Any], *, timeout: float) -> dict:
-        """Send a request to the student's code; a hang or crash is raised, then recovered from."""
+    def request(self, message: Mapping[str, Any], *, timeout: float, lender: Lender | None = None) -> dict:
+        """Send a request to the student's code; a hang or crash is raised, then recovered from.
+        ``lender`` answers the student's code when it calls a function grading lends."""
         if self.transport is None:
             self._restart()
         try:
-            return self.transport.request(message, timeout=timeout)
+            return self.transport.request(message, timeout=timeout, lender=lender)
         except (TransportTimeout, TransportDied):
             self.close()
             raise

@@ -35,6 +35,7 @@ import numpy as np
 import pytest
 import torch
 
+from d2lgrade import book
 from d2lgrade.course import Assignment, CourseError
 from d2lgrade.execute import CellReport, NotebookRun
 from d2lgrade.results import TestResult
@@ -92,6 +93,7 @@ class GradingPlugin:
         self.known = {q.name for q in assignment.autograded}
         self.results: dict[str, list[TestResult]] = {t.key: [] for t in self.targets}
         self.opened: dict[str, OpenSubmission] = {}
+        self._lent = functools.cache(functools.partial(book.lent_functions, assignment))
 
     # ------------------------------------------------------------ set-up
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -101,6 +103,7 @@ class GradingPlugin:
         if "_submission" in metafunc.fixturenames:
             metafunc.parametrize("_submission", self.targets, indirect=True, scope="session", ids=[t.key for t in self.targets])
 
+    @pytest.hookimpl(trylast=True)  # after pytest has grouped the tests by submission
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         keep = []
         for item in items:
@@ -115,6 +118,20 @@ class GradingPlugin:
         if deselected:
             config.hook.pytest_deselected(items=deselected)
         items[:] = keep
+        self._order(items)
+
+    def _order(self, items: list[pytest.Item]) -> None:
+        """One submission after another, and in each, a question that grading lends to others is
+        tested before them (``d2lgrade.book.test_rank``)."""
+        rank = book.test_rank(self.assignment)
+        target = {t.key: i for i, t in enumerate(self.targets)}
+        position = {id(item): i for i, item in enumerate(items)}
+
+        def order(item: pytest.Item) -> tuple[int, int, int]:
+            submission = item.callspec.params["_submission"].key
+            return target[submission], rank[item.get_closest_marker("question").args[0]], position[id(item)]
+
+        items.sort(key=order)
 
     # ------------------------------------------------------------ fixtures
     @pytest.fixture(scope="session")
@@ -132,10 +149,12 @@ class GradingPlugin:
     @pytest.fixture
     def student(self, _submission: OpenSubmission, request: pytest.FixtureRequest) -> Student:
         """The submission being graded, behind the wire format."""
+        question = request.node.get_closest_marker("question").args[0]
         return _ProxyWithHint(
             _submission.run,
             functions=_submission.functions,
-            book=self.assignment.book_sources,
+            lent=self._lent(question),
+            reference=self._reference,
             seed=_submission.seed,
             test=_test_key(request.node),
             timeout=self.call_timeout,

@@ -1,8 +1,15 @@
-"""Rules read from a submission's source with ``ast``, in the grading process, never by running it.
+"""Rules on how a submission computes, not what: read from its source, or seen while it runs.
 
-A rule looks at a function's own ``def`` and, transitively, every top-level
-function of the notebook that it calls by name, so that moving the forbidden
-call into a helper does not hide it.
+A source rule reads the submission with ``ast``, in the grading process,
+never by running it. It looks at a function's own ``def`` and, transitively,
+every top-level function of the notebook that it calls by name, so that
+moving the forbidden call into a helper does not hide it.
+
+A run-time rule reads what the student's process reported about one call
+made with ``student.call(..., observe=True)`` (``d2lgrade.observe``): which
+functions it reached, however they were named, and whether its backward
+passes were used to learn. The report is a claim from untrusted code, so
+these rules only ever take points away; the source rules stay as well.
 """
 
 from __future__ import annotations
@@ -12,7 +19,21 @@ from collections.abc import Iterable, Mapping
 
 from d2lgrade.checks import fail
 
-__all__ = ["called_names", "expect_calls", "expect_loop", "expect_no_calls", "expect_no_loop", "reachable"]
+__all__ = [
+    "called_names",
+    "expect_calls",
+    "expect_learns_with_autograd",
+    "expect_loop",
+    "expect_no_calls",
+    "expect_no_calls_at_run_time",
+    "expect_no_loop",
+    "reachable",
+    "run_time_words",
+]
+
+#: Backward passes that an optimisation step must have used before a call counts as learning with
+#: autograd: L-BFGS on a well-scaled problem can be done after three or four.
+MIN_LEARNING_STEPS = 2
 
 #: Calls that hide which function is really called.
 OBFUSCATION = frozenset({"eval", "exec", "getattr", "__import__", "import_module", "compile", "globals", "vars"})
@@ -31,11 +52,12 @@ def reachable(name: str, definitions: Mapping[str, ast.AST]) -> list[ast.AST]:
     return order
 
 
-def _dotted(node: ast.AST) -> str:
+def dotted(node: ast.AST) -> str:
+    """``torch.linalg.lstsq`` for that attribute chain; empty for anything else."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
+        return f"{dotted(node.value)}.{node.attr}"
     return ""
 
 
@@ -48,8 +70,8 @@ def called_names(nodes: Iterable[ast.AST]) -> set[str]:
         for node in ast.walk(root):
             if isinstance(node, ast.Attribute):
                 names.add(node.attr)
-                if dotted := _dotted(node):
-                    names.add(dotted)
+                if path := dotted(node):
+                    names.add(path)
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 names.add(node.func.id)
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -98,3 +120,74 @@ def expect_no_loop(student, name: str, hint: str) -> None:
     __tracebackhide__ = True
     if _loops(_definition(student, name)):
         fail(f"`{name}` uses a Python loop. {hint}")
+
+
+# --------------------------------------------------------------------------- rules seen at run time
+
+
+def run_time_words(name: str) -> set[str]:
+    """What a forbidden word is matched against in a reported name such as ``aten.linalg_inv_ex``:
+    each dotted prefix and part, and each part without a leading ``_``, torch's ``linalg_`` or ``_ex``."""
+    parts = name.split(".")
+    words = {".".join(parts[: end]) for end in range(1, len(parts) + 1)}
+    for part in parts:
+        words.update({part, part.removeprefix("_").removeprefix("linalg_").removesuffix("_ex")})
+    return words
+
+
+def _observation(outcome, name: str):
+    __tracebackhide__ = True
+    observed = outcome.observed
+    if observed is None:
+        raise ValueError(f"a run-time rule needs student.call({name!r}, ..., observe=True)")
+    if observed.unavailable:  # the engine's failure, shown to staff as a grader error
+        raise RuntimeError(f"the student's process could not observe `{name}`: {observed.unavailable}")
+    if not observed.intact:
+        fail(f"The grader could not watch `{name}` run to the end: something in it switched off or flooded "
+             "the grader's observation (sys.setprofile, torch function modes). Leave those alone.")
+    return observed
+
+
+def _readable(name: str) -> str:
+    """``name`` as a student would write it: ``numpy.linalg._linalg.lstsq`` is ``numpy.linalg.lstsq``."""
+    *where, last = name.split(".")
+    return ".".join([part for part in where if not part.startswith("_")] + [last])
+
+
+def _shown(names: list[str], forbidden: set[str], most: int = 3) -> str:
+    """A few of ``names``, readable; those a forbidden word names by themselves (``lstsq``, not just
+    ``numpy.linalg``) if any, else the public ones if any."""
+    named = [name for name in names if run_time_words(name.rsplit(".", 1)[-1]) & forbidden]
+    public = [name for name in names if not name.rsplit(".", 1)[-1].startswith("_")]
+    ordered = sorted({_readable(name) for name in named or public or names})
+    more = f" and {len(ordered) - most} more" if len(ordered) > most else ""
+    return ", ".join(ordered[:most]) + more
+
+
+def expect_no_calls_at_run_time(outcome, name: str, forbidden: Iterable[str], hint: str) -> None:
+    """The observed call of ``name`` reached none of ``forbidden`` (words, see ``run_time_words``)."""
+    __tracebackhide__ = True
+    observed, forbidden = _observation(outcome, name), set(forbidden)
+    bad = sorted(called for called in observed.calls if run_time_words(called) & forbidden)
+    if bad:
+        fail(f"While it ran, `{name}` called {_shown(bad, forbidden)}, which this exercise does not allow "
+             f"under any name. {hint}")
+
+
+def expect_learns_with_autograd(
+    outcome, name: str, hint: str, *, min_steps: int = MIN_LEARNING_STEPS
+) -> None:
+    """The observed call of ``name`` ran backward passes and updated what they differentiated."""
+    __tracebackhide__ = True
+    observed = _observation(outcome, name)
+    passes, steps = observed.backward_passes, observed.learning_steps
+    if passes == 0:
+        fail(f"`{name}` ran without a single backward pass (loss.backward() or torch.autograd.grad), so it "
+             f"did not learn with autograd. {hint}")
+    ran = f"`{name}` ran {passes} backward pass{'es' * (passes != 1)}"
+    if steps == 0:
+        fail(f"{ran}, but what it differentiated never changed afterwards: no optimisation step used the "
+             f"gradients. {hint}")
+    if steps < min_steps:
+        fail(f"{ran}, but the parameters changed after only {steps} of them: that is not learning by "
+             f"gradient descent. {hint}")

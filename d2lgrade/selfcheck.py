@@ -29,6 +29,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, MutableMapp
 from pathlib import Path
 from typing import Any
 
+from d2lgrade.book import lent_functions
 from d2lgrade.course import Assignment, Course, find_course
 from d2lgrade.execute import NotebookRun
 from d2lgrade.notebook import CodeCell, top_level_definitions
@@ -106,11 +107,10 @@ def question_results(spec: Assignment, tests: Iterable[TestResult], names: Colle
 # ------------------------------------------------------------------ the student's own helpers
 def helpers_of(spec: Assignment, question: str, definitions: Mapping[str, Any]) -> set[str]:
     """The book's functions that the student's ``question`` calls, directly or through other functions,
-    when the checks run them as the student wrote them (in a release, which has no book code to swap in)."""
-    if spec.book_sources:
-        return set()  # the graders swap in the book's versions: the student's helpers cannot fail it
+    when the checks run them as the student wrote them: in a release, which has none to lend, all of
+    them; in the course, those that grading does not lend to ``question`` (``d2lgrade.book``)."""
     reached = {getattr(node, "name", None) for node in reachable(question, definitions)}
-    return (reached & spec.book_names) - {question}
+    return (reached & spec.lent_names) - {question} - set(lent_functions(spec, question))
 
 
 def _names(names: Collection[str]) -> str:

@@ -11,23 +11,28 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from d2lgrade import wire
+from d2lgrade import book, wire
 from d2lgrade.execute import NotebookRun
-from d2lgrade.transport import TransportDied, TransportTimeout
+from d2lgrade.transport import AnswerTooLarge, TransportDied, TransportTimeout
 
 __all__ = [
     "Crashed",
+    "FailedBefore",
     "Missing",
     "NotImplementedYet",
+    "NotOwn",
+    "Observation",
     "Outcome",
     "Raised",
     "Student",
     "StudentFault",
     "TimedOut",
+    "TooLarge",
     "Unreadable",
 ]
 
@@ -69,6 +74,15 @@ class Missing(StudentFault):
         )
 
 
+class NotOwn(StudentFault):
+    def __init__(self, function: str, module: str) -> None:
+        super().__init__(
+            function,
+            f"`{function}` is {module}'s own, not one you wrote (it is imported from {module}, or calls {module}'s "
+            f"`{function}`). Write it yourself in its cell.",
+        )
+
+
 class TimedOut(StudentFault):
     def __init__(self, function: str, seconds: float) -> None:
         super().__init__(
@@ -82,9 +96,23 @@ class Crashed(StudentFault):
         super().__init__(function, f"`{function}` stopped the notebook's process: {detail}.")
 
 
+class FailedBefore(StudentFault):
+    def __init__(self, function: str, earlier: str) -> None:
+        super().__init__(function, f"`{function}` was not called again: in an earlier check it {earlier}.")
+
+
 class Unreadable(StudentFault):
     def __init__(self, function: str, detail: str) -> None:
         super().__init__(function, f"The result of `{function}` could not be read by the grader: {detail}.")
+
+
+class TooLarge(StudentFault):
+    def __init__(self, function: str, detail: str) -> None:
+        super().__init__(
+            function,
+            f"The answer of `{function}` was too large for the grader to read ({detail}); return only what the "
+            "question asks for, such as a tensor itself rather than a list of its numbers.",
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +128,45 @@ class Outcome:
     stdout: str
     """what the call printed"""
     seconds: float
+    observed: Observation | None = None
+    """what the call did while it ran, when the grader asked (``call(..., observe=True)``)"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """What the student's process says a call did (``d2lgrade.observe``).
+
+    A claim from an untrusted process: graders use it only to take points away.
+    Anything missing or malformed reads as not ``intact``.
+    """
+
+    calls: frozenset[str] = frozenset()
+    """names of the torch functions, and of the solving libraries' functions, that the call reached"""
+    backward_passes: int = 0
+    learning_steps: int = 0
+    """backward passes whose differentiated tensors changed afterwards: an optimisation step used them"""
+    intact: bool = False
+    """the observer stayed in place to the end and reported every name, in the expected form"""
+    unavailable: str = ""
+    """why the student's process says it could not observe (a problem of the engine's), if it does"""
+
+    @classmethod
+    def read(cls, raw: Any) -> Observation:
+        if not isinstance(raw, Mapping):
+            return cls()
+        if "unavailable" in raw:
+            return cls(unavailable=str(raw["unavailable"])[:500] or "no reason given")
+        calls, passes, steps = raw.get("calls"), raw.get("backward_passes"), raw.get("learning_steps")
+        if not (isinstance(calls, list) and all(isinstance(name, str) for name in calls)):
+            return cls()
+        if not (_is_count(passes) and _is_count(steps) and steps <= passes):
+            return cls()
+        intact = raw.get("intact") is True and raw.get("calls_cut") is False
+        return cls(frozenset(calls), passes, steps, intact)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def derive_seed(seed: int, *parts: object) -> int:
@@ -115,39 +182,48 @@ class Student:
         run: NotebookRun,
         *,
         functions: Mapping[str, ast.AST] | None = None,
-        book: Mapping[str, str] | None = None,
+        lent: Mapping[str, str] | None = None,
+        reference: Reference | None = None,
         seed: int = 0,
         test: str = "",
         timeout: float = CALL_TIMEOUT,
     ) -> None:
         self._run = run
         self._functions = dict(functions or {})
-        self._book = dict(book or {})
+        self._lent = dict(lent or {})
+        """the book's functions lent to the student's other functions, and by whom (``d2lgrade.book``)"""
+        self._reference = reference
         self._seed = seed
         self._test = test
         self._timeout = timeout
         self._calls = 0
 
     # ----------------------------------------------------------- calling
-    def call(self, name: str, /, *args: Any, timeout: float | None = None, **kwargs: Any) -> Outcome:
-        """Call the student's function ``name``; arguments may include ``wire.Code``."""
-        answer = self._send(
-            name,
-            {"op": "call", "name": name, "args": wire.encode_argument(list(args)), "kwargs": wire.encode_argument(dict(kwargs))},
-            timeout,
-        )
+    def call(
+        self, name: str, /, *args: Any, timeout: float | None = None, observe: bool = False, **kwargs: Any
+    ) -> Outcome:
+        """Call the student's function ``name``; arguments may include ``wire.Code``.
+
+        With ``observe``, the outcome's ``observed`` says which functions the call
+        reached and how its backward passes were used (``d2lgrade.observe``).
+        """
+        message = {"op": "call", "name": name, "args": wire.encode_argument(list(args)), "kwargs": wire.encode_argument(dict(kwargs))}
+        answer = self._send(name, {**message, "observe": True} if observe else message, timeout)
         if answer.get("status") == "missing":
             raise Missing(name)
         if answer.get("status") == "not_callable":
             raise Missing(name, f" as a function (it is a {answer.get('type', 'value')})")
-        return self._outcome(name, answer)
+        outcome = self._outcome(name, answer)
+        if observe:
+            return dataclasses.replace(outcome, observed=Observation.read(answer.get("observed")))
+        return outcome
 
     def run(self, function: str, code: wire.Code, *, timeout: float | None = None) -> Any:
         """Run grader-written code that uses the student's ``function`` (a function or class name).
 
         For what a single call cannot do: build an object and call its methods,
         iterate a DataLoader, run a backward pass. The book's other functions
-        are replaced by the reference's while it runs, ``function`` is not.
+        are lent while it runs (``d2lgrade.book``), ``function`` is not.
         """
         answer = self._send(function, {"op": "run", "name": function, "args": [wire.encode_code(code)]}, timeout)
         if answer.get("status") == "missing":
@@ -161,14 +237,27 @@ class Student:
 
     def _send(self, name: str, message: dict, timeout: float | None) -> dict:
         self._calls += 1
-        message = {**message, "seed": derive_seed(self._seed, self._test, self._calls), "book": self._book}
+        message = {**message, "seed": derive_seed(self._seed, self._test, self._calls), "lent": self._lent}
         limit = timeout or self._timeout
+        lender = None
+        if self._reference is not None and self._lent:
+            lender = functools.partial(book.serve, self._reference, self._lent, name)
+        if book.copied_from_d2l(name, self._functions):
+            raise NotOwn(name, "d2l")
+        if earlier := self._run.faults.get(name):
+            raise FailedBefore(name, earlier)  # no second wait, and no replay of the notebook, for the same fault
         try:
-            answer = self._run.request(message, timeout=limit)
+            answer = self._run.request(message, timeout=limit, lender=lender)
         except TransportTimeout:
+            self._run.faults[name] = f"did not finish within {limit:g} s"
             raise TimedOut(name, limit) from None
+        except AnswerTooLarge as exc:
+            raise TooLarge(name, exc.detail) from None
         except TransportDied as exc:
+            self._run.faults[name] = f"stopped the notebook's process ({exc})"
             raise Crashed(name, str(exc)) from None
+        if answer.get("status") == "library":
+            raise NotOwn(name, str(answer.get("module", "d2l")).split(".")[0])
         if answer.get("status") == "raised":
             error = answer.get("error") or {}
             kind = NotImplementedYet if error.get("ename") == "NotImplementedError" else Raised
@@ -184,6 +273,8 @@ class Student:
             value = wire.decode(answer["value"])
             args = tuple(wire.decode(answer["args"]))
             kwargs = wire.decode(answer["kwargs"])
+        except wire.TooLarge as exc:
+            raise TooLarge(name, exc.detail) from None
         except (wire.WireError, KeyError, TypeError) as exc:
             raise Unreadable(name, str(exc)) from None
         return Outcome(value, args, kwargs, str(answer.get("stdout", "")), float(answer.get("seconds", 0.0)))

@@ -15,16 +15,24 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from d2lgrade import sandbox
 from d2lgrade.child import SANDBOX_ENV, Session
-from d2lgrade.framing import FramingError, ReadTimeout, read_message, write_message
+from d2lgrade.framing import ANSWER_BOUNDS, FramingError, ReadTimeout, TooLarge, read_message, write_message
 from d2lgrade.zygote import CHILD_ENV, Zygote, ZygoteError
 
-__all__ = ["ChildTransport", "InProcessTransport", "MEMORY_LIMIT", "Transport", "TransportDied", "TransportTimeout"]
+__all__ = [
+    "AnswerTooLarge",
+    "ChildTransport",
+    "InProcessTransport",
+    "MEMORY_LIMIT",
+    "Transport",
+    "TransportDied",
+    "TransportTimeout",
+]
 
 #: Bytes of memory a student's processes may use together before they are stopped.
 MEMORY_LIMIT = 4 * 1024**3
@@ -44,9 +52,32 @@ class TransportDied(Exception):
     """The process running student code ended or broke the protocol."""
 
 
+class AnswerTooLarge(TransportDied):
+    """The student's process sent an answer over ``ANSWER_BOUNDS``; it was stopped, since the
+    answer may be left half read in its pipe."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"the student's process sent an answer too large to read ({detail})")
+        self.detail = detail
+
+
+#: Answers the student's process may send in the middle of a call: asks for a function grading lends.
+LEND = "lend"
+
+Lender = Callable[[dict], dict]
+"""Answers a student's process that asks for a lent function (``d2lgrade.book.serve``)."""
+
+
+def _refuse_lending(message: dict) -> dict:
+    return {"status": "raised", "ename": "RuntimeError", "evalue": "no function is lent to this call"}
+
+
 class Transport(Protocol):
-    def request(self, message: Mapping[str, Any], *, timeout: float) -> dict:
-        """Send one request and return its answer, or raise TransportTimeout/TransportDied."""
+    def request(self, message: Mapping[str, Any], *, timeout: float, lender: Lender | None = None) -> dict:
+        """Send one request and return its answer, or raise TransportTimeout/TransportDied.
+
+        Within ``timeout`` the student's process may ask ``lender`` for lent functions, any number of times.
+        """
 
     def close(self) -> None:
         """Release the student's process, if any."""
@@ -88,10 +119,15 @@ class InProcessTransport:
     """
 
     def __init__(self, namespace: MutableMapping[str, Any]) -> None:
-        self.session = Session(namespace)
+        self.session = Session(namespace, ask=self._ask)
+        self._lender: Lender = _refuse_lending
 
-    def request(self, message: Mapping[str, Any], *, timeout: float) -> dict:
+    def _ask(self, message: dict) -> dict:
+        return _round_trip(self._lender(_round_trip(message)))
+
+    def request(self, message: Mapping[str, Any], *, timeout: float, lender: Lender | None = None) -> dict:
         message = _round_trip(message)
+        self._lender = lender or _refuse_lending
         try:
             with _alarm(timeout):
                 answer = self.session.handle(message)
@@ -166,21 +202,34 @@ class ChildTransport:
             raise TransportDied("the student's process did not start")
         self.confinement = hello.get("sandbox") or {}
 
-    def request(self, message: Mapping[str, Any], *, timeout: float) -> dict:
+    def request(self, message: Mapping[str, Any], *, timeout: float, lender: Lender | None = None) -> dict:
         if self._fds is None:
             self.start()
+        deadline = time.monotonic() + timeout
+        self._send(message)
+        while (answer := self._receive(timeout, deadline)).get("status") == LEND:
+            self._send((lender or _refuse_lending)(answer))
+        return answer
+
+    def _send(self, message: Mapping[str, Any]) -> None:
         try:
             write_message(self._fds[0], message)
         except (BrokenPipeError, FramingError, OSError) as exc:
             self.close()
             raise TransportDied(f"could not reach the student's process: {exc}") from None
-        return self._receive(timeout)
 
-    def _receive(self, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
+    def _receive(self, timeout: float, deadline: float | None = None) -> dict:
+        """The next answer; ``timeout`` is what the caller allowed, ``deadline`` when it runs out."""
+        deadline = deadline or time.monotonic() + timeout
+        if deadline <= time.monotonic():
+            self.close()
+            raise TransportTimeout(f"no answer within {timeout:g} s")
         self._wait_watching_memory(deadline)
         try:
-            answer = read_message(self._fds[1], max(deadline - time.monotonic(), 0.001))
+            answer = read_message(self._fds[1], max(deadline - time.monotonic(), 0.001), ANSWER_BOUNDS)
+        except TooLarge as exc:  # even one read whole: a process that sends such answers is not worth keeping
+            self.close()
+            raise AnswerTooLarge(exc.detail) from None
         except ReadTimeout:
             self.close()
             raise TransportTimeout(f"no answer within {timeout:g} s") from None

@@ -55,21 +55,52 @@ def batches(n):
             raise RuntimeError("stopped at 2")
         yield i
 
-def sgd():
+def sgd(params, lr, batch_size):
     return "student sgd"
 
+def data_iter(batch_size, features, labels):
+    return "student data_iter"
+
 def train():
-    return [sgd(), train.tag]
-train.tag = "student"
+    return [sgd.__module__, [[X.tolist(), y.tolist()] for X, y in data_iter(2, torch.arange(4.0), torch.arange(4.0))]]
+
+def init_in_place(w):
+    init(w)
+    return w.requires_grad
+
+from d2l import torch as d2l
+borrowed = d2l.linreg
 
 NOT_A_FUNCTION = 42
 '''
 
-BOOK = {
-    "sgd": "def sgd():\n    return 'book sgd'",
-    "train": "def train():\n    return ['book train']\ntrain.tag = 'book'",
-    "linreg": "def linreg():\n    return 'book linreg'",
-}
+#: What grading lends, and by whom (d2lgrade.book).
+LENT = {"sgd": "d2l", "data_iter": "grader", "init": "grader", "linreg": "d2l", "train": "grader"}
+
+
+class FakeLender:
+    """The grading side's answers to the stand-ins: records each request, runs ``functions`` on values."""
+
+    def __init__(self, **functions):
+        self.functions, self.asked = functions, []
+
+    def __call__(self, message: dict) -> dict:
+        self.asked.append(message)
+        args, kwargs = wire.decode(message["args"]), wire.decode(message["kwargs"])
+        try:
+            value = self.functions[message["name"]](*args, **kwargs)
+        except Exception as exc:
+            return {"status": "raised", "ename": type(exc).__name__, "evalue": str(exc)}
+        return {"status": "ok", "value": wire.encode(value), "args": wire.encode(args), "kwargs": wire.encode(kwargs)}
+
+
+def _book_batches(batch_size, features, labels):
+    yield from zip(features.split(batch_size), labels.split(batch_size))
+
+
+def _book_init(w):
+    with torch.no_grad():
+        w.fill_(7.0)
 
 
 @pytest.fixture
@@ -86,7 +117,7 @@ def session(namespace) -> Session:
     return Session(namespace)
 
 
-def call(session: Session, name: str, *args, book=None, seed=0, **kwargs) -> dict:
+def call(session: Session, name: str, *args, lent=None, seed=0, **kwargs) -> dict:
     """Send a call request exactly as the grading side encodes it."""
     return session.handle(
         {
@@ -95,7 +126,7 @@ def call(session: Session, name: str, *args, book=None, seed=0, **kwargs) -> dic
             "args": wire.encode_argument(list(args)),
             "kwargs": wire.encode_argument(dict(kwargs)),
             "seed": seed,
-            "book": book or {},
+            "lent": lent or {},
         }
     )
 
@@ -192,33 +223,69 @@ def test_cuda_arguments_and_results_stay_on_cuda(session):
     assert value.device.type == "cuda"
 
 
-# ------------------------------------------------------------------ book functions
+# ------------------------------------------------------------------ lent functions
 
 
-def test_book_replaces_helpers_during_the_call_but_not_the_function_under_test(session):
-    answer = call(session, "train", book=BOOK)
-    assert answer["status"] == "ok"
-    assert wire.decode(answer["value"]) == ["book sgd", "student"]
+@pytest.fixture
+def lender() -> FakeLender:
+    return FakeLender(data_iter=_book_batches, init=_book_init)
 
 
-def test_book_functions_are_put_back_after_the_call(session, namespace):
+def test_lent_functions_replace_helpers_during_the_call_but_not_the_function_under_test(namespace, lender):
+    answer = call(Session(namespace, ask=lender), "train", lent=LENT)
+    assert answer["status"] == "ok", answer
+    module, batches = wire.decode(answer["value"])
+    assert module == "d2l.torch"  # d2l's own sgd, taken from the student's process: no source crosses
+    assert batches == [[[0.0, 1.0], [0.0, 1.0]], [[2.0, 3.0], [2.0, 3.0]]]  # the grading side's data_iter
+    assert [m["name"] for m in lender.asked] == ["data_iter"]
+    assert torch.equal(wire.decode(lender.asked[0]["args"])[1], torch.arange(4.0))
+
+
+def test_lent_functions_are_put_back_after_the_call(namespace, lender):
     own_sgd, own_train = namespace["sgd"], namespace["train"]
-    call(session, "train", book=BOOK)
+    call(Session(namespace, ask=lender), "train", lent=LENT)
     assert namespace["sgd"] is own_sgd
     assert namespace["train"] is own_train
-    assert "linreg" not in namespace  # a book name the student never defined does not stay
-    assert wire.decode(call(session, "train")["value"]) == ["student sgd", "student"]
+    assert "linreg" not in namespace  # a lent name the student never defined does not stay
+    assert "init" not in namespace
 
 
-def test_book_functions_are_put_back_when_the_call_raises(session, namespace):
+def test_lent_functions_are_put_back_when_the_call_raises(namespace, lender):
     own_sgd = namespace["sgd"]
-    answer = call(session, "fails", 1, book=BOOK)
+    answer = call(Session(namespace, ask=lender), "fails", 1, lent=LENT)
     assert answer["status"] == "raised"
     assert namespace["sgd"] is own_sgd
 
 
-def test_the_function_under_test_is_the_students_even_if_the_book_has_it(session):
-    assert wire.decode(call(session, "sgd", book=BOOK)["value"]) == "student sgd"
+def test_the_function_under_test_is_the_students_even_if_it_is_lent(namespace, lender):
+    answer = call(Session(namespace, ask=lender), "sgd", [], 0.1, 1, lent=LENT)
+    assert wire.decode(answer["value"]) == "student sgd"
+
+
+def test_a_lent_function_changes_the_callers_tensors_in_place(namespace, lender):
+    w = torch.zeros(3, requires_grad=True)
+    answer = call(Session(namespace, ask=lender), "init_in_place", w, lent=LENT)
+    assert answer["status"] == "ok", answer
+    after = wire.decode(answer["args"])[0]
+    assert torch.equal(after.detach(), torch.full((3,), 7.0))
+    assert after.requires_grad and wire.origin(after).is_leaf  # copied into the caller's leaf, not rebound
+
+
+def test_a_refused_lent_call_raises_in_the_students_code(namespace):
+    answer = call(Session(namespace, ask=FakeLender()), "train", lent=LENT)
+    assert answer["status"] == "raised"
+    assert answer["error"]["ename"] == "LentFunctionError"
+    assert "data_iter" in answer["error"]["evalue"]
+
+
+def test_without_a_lender_a_stand_in_raises(namespace):
+    answer = call(Session(namespace), "train", lent=LENT)
+    assert answer["status"] == "raised" and answer["error"]["ename"] == "LentFunctionError"
+
+
+def test_d2ls_own_function_is_not_the_students(namespace):
+    namespace["linreg"] = namespace["borrowed"]
+    assert call(Session(namespace), "linreg", 1, 2, 3) == {"status": "library", "module": "d2l.torch"}
 
 
 # ------------------------------------------------------------------ grader-written code
