@@ -11,9 +11,9 @@ import torch
 
 from d2lgrade import wire
 from d2lgrade.checks import INTEGER, describe, expect, expect_close, expect_floats, expect_items, expect_scalar, expect_tensor, fail
-from d2lgrade.rules import expect_calls, expect_no_calls
+from d2lgrade.rules import expect_calls, expect_learns_with_autograd, expect_no_calls, expect_no_calls_at_run_time
 from d2lgrade.wire import Code
-from public.linreg_scratch import TRUE_W, TRUE_B, _pair  # shared with the public checks
+from public.linreg_scratch import TRUE_W, TRUE_B, _pair, function  # shared with the public checks
 from public.linreg_scratch import _same_keys  # dict keys compared without sorting mixed types
 
 question = pytest.mark.question
@@ -24,6 +24,13 @@ CLOSED_FORM = {
     "polyfit", "curve_fit", "linregress", "least_squares", "minimize", "scipy", "sklearn", "LinearRegression", "numpy.linalg",
 }
 NO_CLOSED_FORM = "Learn the parameters by gradient descent with autograd (loss.backward() and an update), not with a solver."
+#: What the fits may not reach while they run, however named (words matched by rules.run_time_words).
+SOLVERS_AT_RUN_TIME = CLOSED_FORM | {
+    "cholesky", "cholesky_inverse", "eigh", "geqrf", "ldl_solve", "lu", "lu_factor", "lu_solve", "ormqr", "svdvals",
+    "tensorinv", "tensorsolve", "triangular_solve", "numpy.polynomial", "statsmodels",
+}
+LEARN_WITH_AUTOGRAD = ("Repeat: compute the loss, call loss.backward(), then update the parameters with their gradients "
+                       "(an optimiser's step(), or p -= lr * p.grad under torch.no_grad()).")
 
 
 # ------------------------------------------------------------------ synthetic_data
@@ -361,6 +368,11 @@ def test_fit_resistance_uses_autograd(student):
     """fit_resistance learns with autograd, not a closed-form solver"""
     expect_no_calls(student, "fit_resistance", CLOSED_FORM, NO_CLOSED_FORM)
     expect_calls(student, "fit_resistance", AUTOGRAD, NO_CLOSED_FORM)
+    current = 2 * (1 - torch.rand(50))
+    voltage = (10.0 * current + 0.5) * (1 + 0.01 * torch.randn(50))
+    outcome = student.call("fit_resistance", current, voltage, observe=True)  # the source can hide a name
+    expect_no_calls_at_run_time(outcome, "fit_resistance", SOLVERS_AT_RUN_TIME, NO_CLOSED_FORM)
+    expect_learns_with_autograd(outcome, "fit_resistance", LEARN_WITH_AUTOGRAD)
 
 
 # ------------------------------------------------------------------ planck, fit_temperature
@@ -398,20 +410,25 @@ def test_fit_temperature_noisy(student, reference, T):
 
 
 @question("fit_temperature")
-def test_fit_temperature_uses_autograd(student):
+def test_fit_temperature_uses_autograd(student, reference):
     """fit_temperature learns with autograd, not a closed-form solver"""
     expect_no_calls(student, "fit_temperature", CLOSED_FORM, NO_CLOSED_FORM)
     expect_calls(student, "fit_temperature", AUTOGRAD, NO_CLOSED_FORM)
+    wavelengths = torch.linspace(0.3, 3.0, 25)
+    radiance = reference.planck(wavelengths, 3000.0) * (1 + 0.01 * torch.randn(25))
+    outcome = student.call("fit_temperature", wavelengths, radiance, observe=True)  # the source can hide a name
+    expect_no_calls_at_run_time(outcome, "fit_temperature", SOLVERS_AT_RUN_TIME, NO_CLOSED_FORM)
+    expect_learns_with_autograd(outcome, "fit_temperature", LEARN_WITH_AUTOGRAD)
 
 
 # ------------------------------------------------------------------ second_derivative
 
 SECOND_DERIVATIVES = {
-    "x**3": ("lambda x: x ** 3", lambda x: 6 * x),
-    "sin": ("torch.sin", lambda x: -torch.sin(x)),
-    "exp": ("torch.exp", torch.exp),
-    "linear": ("lambda x: 3 * x + 1", torch.zeros_like),
-    "constant": ("lambda x: torch.full_like(x, 2.0)", torch.zeros_like),
+    "x**3": (function("power", a=1.0, p=3), lambda x: 6 * x),
+    "sin": (function("sin", a=1.0), lambda x: -torch.sin(x)),
+    "exp": (function("exp", a=1.0), torch.exp),
+    "linear": (function("linear", a=3.0, c=1.0), torch.zeros_like),
+    "constant": (function("constant", c=2.0), torch.zeros_like),
 }
 
 
@@ -419,9 +436,9 @@ SECOND_DERIVATIVES = {
 @pytest.mark.parametrize("case", list(SECOND_DERIVATIVES))
 def test_second_derivative_values(student, case, device):
     """second_derivative is right for x**3, sin, exp, a linear and a constant function"""
-    source, expected = SECOND_DERIVATIVES[case]
+    f, expected = SECOND_DERIVATIVES[case]
     x = torch.linspace(-2, 2, 7, device=device)
-    got = student.second_derivative(Code(source), x)
+    got = student.second_derivative(f, x)
     expect_tensor(f"`second_derivative` of {case}", got, shape=(7,), device=device)
     expect(not got.requires_grad, f"The result for {case} still requires grad.", "Return a detached tensor (.detach()).")
     expect_close(f"`second_derivative` of {case}", got, expected(x),
@@ -433,7 +450,7 @@ def test_second_derivative_values(student, case, device):
 def test_second_derivative_leaves_x_alone(student):
     """second_derivative does not change the caller's x"""
     x = torch.tensor([0.5, 1.5, -1.0])
-    outcome = student.call("second_derivative", Code("torch.sin"), x)
+    outcome = student.call("second_derivative", function("sin", a=1.0), x)
     after = outcome.args[1]
     expect_tensor("x after `second_derivative`", after)
     expect(not after.requires_grad and after.grad is None, "`second_derivative` changed the caller's x (its requires_grad or grad).",

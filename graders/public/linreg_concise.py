@@ -30,6 +30,10 @@ from torch.utils import data as _data
 loader = load_array(arrays, batch_size, **options)
 out = {
     "is_loader": isinstance(loader, _data.DataLoader),
+    "is_tensor_dataset": isinstance(getattr(loader, "dataset", None), _data.TensorDataset),
+    "type": type(loader).__module__ + "." + type(loader).__qualname__,
+    "dataset": type(getattr(loader, "dataset", None)).__qualname__,
+    "sampler": type(getattr(loader, "sampler", None)).__qualname__,
     "passes": [[list(item) if isinstance(item, (list, tuple)) else item for item in loader] for _ in range(passes)],
 }
 """
@@ -43,6 +47,71 @@ with torch.no_grad():
     net[0].weight.copy_(w)
     net[0].bias.copy_(b)
 net = net.to(w.device)
+"""
+
+# Trains with a loss that records the labels of every minibatch it is called on,
+# and which of those calls were back-propagated (the training steps).
+RECORDED_TRAINING = NET + """
+class _Recorder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.calls, self.stepped = [], []
+
+    def forward(self, y_hat, y):
+        index = len(self.calls)
+        self.calls.append([int(round(v)) for v in y.detach().reshape(-1).tolist()])
+        value = ((y_hat - y.reshape(y_hat.shape)) ** 2).mean()
+        if value.requires_grad:
+            value.register_hook(lambda grad, index=index: self.stepped.append(index))
+        return value
+
+recorder = _Recorder()
+losses = train(net, features, labels, loss=recorder, lr=lr, num_epochs=num_epochs, batch_size=batch_size)
+out = {"calls": recorder.calls, "stepped": recorder.stepped}
+"""
+
+# Builds a net with a linear layer (after an nn.Identity when `lead`), takes
+# SGD steps on all but the last batch and leaves the last batch's gradients.
+GRADS = """
+import torch
+from torch import nn
+layers = [nn.Identity()] if lead else []
+net = nn.Sequential(*layers, nn.Linear(w.shape[1], 1)).to(w.device)
+linear = net[len(layers)]
+with torch.no_grad():
+    linear.weight.copy_(w)
+    linear.bias.copy_(b)
+trainer = torch.optim.SGD(net.parameters(), lr=0.1)
+for step, (X, y) in enumerate(batches):
+    trainer.zero_grad()
+    nn.MSELoss()(net(X), y).backward()
+    if step < len(batches) - 1:
+        trainer.step()
+"""
+
+# Fits a fresh book-initialised net to the whole data set by gradient descent with the student's HuberLoss.
+HUBER_TRAINING = """
+import torch
+from torch import nn
+net = nn.Sequential(nn.Linear(features.shape[1], 1))
+with torch.no_grad():
+    net[0].weight.normal_(0, 0.01)
+    net[0].bias.zero_()
+loss_fn = HuberLoss(sigma=1.0)
+for _ in range(steps):
+    net.zero_grad()
+    value = loss_fn(net(features), labels)
+    value.backward()
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter -= lr * parameter.grad
+out = (float(value), net[0].weight.detach(), net[0].bias.detach())
+"""
+
+# Builds a loss from torch.nn by name.
+LOSS = """
+import torch
+loss = getattr(torch.nn, name)(**options)
 """
 
 

@@ -149,11 +149,27 @@ def test_fit_temperature_sun(student):
     expect(abs(T - 5800) / 5800 < 0.02, f"The temperature should be about 5800 K, but `fit_temperature` returned {T:.5g}.")
 
 
+# Element-wise functions that second_derivative is tried on. Their coefficients travel as values,
+# so these sources are all the code the checks send to the student's side.
+FUNCTIONS = {
+    "power": "lambda x: a * x ** p",
+    "sin": "lambda x: a * torch.sin(x)",
+    "exp": "lambda x: a * torch.exp(x)",
+    "linear": "lambda x: a * x + c",
+    "constant": "lambda x: torch.full_like(x, c)",
+}
+
+
+def function(kind, **coefficients):
+    """The function ``FUNCTIONS[kind]`` with the given coefficients, built on the student's side."""
+    return Code(FUNCTIONS[kind], inputs=coefficients)
+
+
 @question("second_derivative")
 def test_second_derivative_cube(student):
     """second_derivative of x**3 is 6x"""
     x = torch.tensor([-1.0, 0.0, 2.0])
-    got = student.second_derivative(Code("lambda x: x ** 3"), x)
+    got = student.second_derivative(function("power", a=1.0, p=3), x)
     expect_close("`second_derivative(lambda x: x**3, x)`", got, 6 * x,
                  hint="Differentiate twice: the first torch.autograd.grad needs create_graph=True.")
 
