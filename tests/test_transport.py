@@ -7,6 +7,7 @@ child start their own.
 
 import textwrap
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import torch
 from d2lgrade import wire
 from d2lgrade.execute import NotebookRun
 from d2lgrade.notebook import CodeCell
-from d2lgrade.transport import ChildTransport, TransportDied, TransportTimeout
+from d2lgrade.transport import AnswerTooLarge, ChildTransport, TransportDied, TransportTimeout
 
 #: Generous for a child's start (importing torch), far below any real limit.
 STARTUP = 60.0
@@ -237,3 +238,83 @@ def test_the_students_process_cannot_write_huge_files(tmp_path):
         assert int(size) <= LIMITS["RLIMIT_FSIZE"]
     finally:
         transport.close()
+
+
+# ------------------------------------------------------------------ a function that hangs or crashes, called again
+
+SLOW_CELLS = [
+    CodeCell(0, "import os, time\ntime.sleep(0.3)\ndef inc(x):\n    return x + 1"),
+    CodeCell(1, "time.sleep(0.3)\ndef die():\n    os._exit(3)"),
+    CodeCell(2, "time.sleep(0.3)\ndef spin():\n    while True:\n        pass"),
+]
+
+
+def test_a_function_that_crashed_or_hung_fails_at_once_afterwards(tmp_path):
+    """Its later calls neither wait for the limit again nor replay the notebook; other functions go on."""
+    from d2lgrade.student import Crashed, FailedBefore, Student, TimedOut
+
+    run = notebook_run(SLOW_CELLS, tmp_path)
+    student = Student(run, timeout=1.0)
+    try:
+        with pytest.raises(Crashed):
+            student.die()
+        started = time.monotonic()
+        for _ in range(3):
+            with pytest.raises(FailedBefore, match="stopped the notebook's process"):
+                student.die()
+        assert time.monotonic() - started < 0.5 and run.restarts == 0
+        assert student.inc(1) == 2 and run.restarts == 1  # one replay for the functions that still work
+        with pytest.raises(TimedOut):
+            student.spin()
+        started = time.monotonic()
+        with pytest.raises(FailedBefore, match="did not finish within 1 s"):
+            student.spin()
+        assert time.monotonic() - started < 0.5 and run.restarts == 1
+    finally:
+        run.close()
+
+
+# ------------------------------------------------------------------ answers too large to read
+
+#: A function whose process then sends every answer as ``count`` empty lists, by replacing the
+#: ``json.dumps`` that ``framing.write_message`` calls.
+SWELL = """
+import json
+def swell(count):
+    forged = '{"status":"ok","value":[' + '[],' * (count - 1) + '[]],"args":[],"kwargs":{"$type":"dict","items":[]}}'
+    json.dumps = lambda message, **kwargs: forged
+"""
+
+
+@pytest.mark.parametrize(
+    "count, detail",
+    [(13_300_000, "over 32 MiB"), (5_000_000, "over 1,000,000 values")],
+    ids=["over the size bound, left unread", "under it, read but not parsed"],
+)
+def test_a_forged_huge_answer_is_refused_quickly_and_its_process_stopped(fresh, count, detail):
+    assert run_cell(fresh, SWELL)["status"] == "ok"
+    process = fresh.process
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(AnswerTooLarge) as caught:
+            call(fresh, "swell", count)
+        seconds = time.monotonic() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert caught.value.detail == detail
+    assert seconds < 5.0  # the student's process builds 40 MB of text first; parsing it took 22 s
+    assert peak < 20 * 2**20  # at most the 15 MB body; its 5 million lists would be 320 MB
+    assert fresh.process is None and process.poll() is not None
+
+
+def test_a_student_whose_answer_is_too_large_is_told_so_and_the_next_call_works(notebook):
+    from d2lgrade.student import Student, TooLarge
+
+    run_cell(notebook, SWELL)
+    student = Student(notebook)
+    with pytest.raises(TooLarge) as caught:
+        student.swell(13_300_000)
+    assert caught.value.feedback.startswith("The answer of `swell` was too large for the grader to read (over 32 MiB); ")
+    assert student.inc(1) == 2  # a fresh process, with the notebook's good cells and not the forgery
