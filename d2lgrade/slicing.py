@@ -37,7 +37,7 @@ One refinement, or nearly every cell would run: a call through a name that only 
 (``torch.randn(...)``, ``d2l.plot(...)``, ``math.isfinite``) is read as a query of the module,
 unless the attribute's name says that it changes state (``set_*``, ``use_*``, ``enable*``,
 ``register*``, ``append``, ``update``...) and no ``with`` undoes the change at its end
-(``with torch.enable_grad():``); a store into a module (``torch.x = 1``) always counts. Seeding
+(``with torch.no_grad()``); a store into a module (``torch.x = 1``) always counts. Seeding
 (``torch.manual_seed``) changes nothing that grading sees: the graders seed every generator before
 each check, and skipping any cell that draws random numbers moves the generators anyway.
 
@@ -639,7 +639,7 @@ class _CellReader(ast.NodeVisitor):
 
     def _method_call(self, func: ast.Attribute | ast.Subscript, scoped: bool) -> None:
         """A method call may change its receiver; a call through a module only when its name
-        says so and no ``with`` undoes it (``with torch.enable_grad():``)."""
+        says so and no ``with`` undoes it (``with torch.no_grad()``)."""
         receivers = self._roots(func)
         if scoped or not _changes_state(func):
             receivers -= self.context.modules
