@@ -12,6 +12,8 @@ from d2lgrade.gradescope import add_gradescope_command
 
 #: Exit status when any test hit a grader error (the graders need fixing).
 EXIT_GRADER_ERROR = 3
+ALL_CELLS_HELP = ("run every code cell, as nbgrader does, instead of only those the checks need (the demonstrations are "
+                  "skipped by default; scores do not depend on it)")
 
 
 def _autograde(args: argparse.Namespace) -> int:
@@ -71,7 +73,7 @@ def _autograde(args: argparse.Namespace) -> int:
     try:
         with GradingProgress(len(todo), stream) as progress:
             fresh = iter(grade_many(todo, course=course, jobs=args.jobs or default_jobs(), seed=args.seed, questions=questions, public_only=args.public_only,
-                                    call_timeout=args.timeout, on_start=progress.started, on_result=record))
+                                    call_timeout=args.timeout, on_start=progress.started, on_result=record, all_cells=args.all_cells))
     except (GraderError, WorkerError) as exc:
         print(f"d2lgrade: {exc}\nthe results so far are kept in {store.folder}: fix the problem and go on with --resume", file=stream)
         return EXIT_GRADER_ERROR
@@ -106,7 +108,8 @@ def _check(args: argparse.Namespace) -> int:
     from d2lgrade.selfcheck import check_notebook, wants_colour
 
     course = find_course(args.course or args.notebook.resolve().parent)
-    return check_notebook(args.notebook, course=course, assignment=args.assignment, questions=args.question, seed=args.seed, colour=wants_colour())
+    return check_notebook(args.notebook, course=course, assignment=args.assignment, questions=args.question, seed=args.seed,
+                          colour=wants_colour(), all_cells=args.all_cells)
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -158,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     auto.add_argument("--question", action="append", help="grade only this question (repeatable)")
     auto.add_argument("--public-only", action="store_true", help="run the public checks only")
     auto.add_argument("--timeout", type=float, default=30.0, help="seconds each call into student code may take (default: 30)")
+    auto.add_argument("--all-cells", action="store_true", help=ALL_CELLS_HELP)
     auto.add_argument("--jobs", type=_positive, default=None, metavar="N",
                       help="submissions graded at the same time, each by its own worker process (default: the number of cores)")
     auto.add_argument("--resume", action="store_true",
@@ -180,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--question", action="append", help="check only this function (repeatable)")
     check.add_argument("--assignment", help="the assignment, when it cannot be told from the notebook")
     check.add_argument("--seed", type=int, default=0, help="seed for the checks' inputs and the notebook's code (default: 0)")
+    check.add_argument("--all-cells", action="store_true", help=ALL_CELLS_HELP)
     check.set_defaults(run=_check)
 
     release = verbs.add_parser("release", help="build the student release: stubs, public checks, the engine, a README")

@@ -7,13 +7,14 @@ import functools
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 
 from d2lgrade import notebook as nb
+from d2lgrade import slicing
 from d2lgrade.course import Assignment, Course
 from d2lgrade.execute import child_run
-from d2lgrade.plugin import OpenSubmission, Target, run_graders
+from d2lgrade.plugin import SKIPPED_CELL_ERRORS, OpenSubmission, Target, run_graders
 from d2lgrade.results import QuestionResult, SubmissionResult, TestResult
 from d2lgrade.student import CALL_TIMEOUT, Reference
 from d2lgrade.zygote import Zygote, ZygoteError
@@ -137,16 +138,23 @@ def submission_seed(submission: Submission, seed: int) -> int:
     return seed if submission.seed is None else submission.seed
 
 
-def _open(submission: Submission, seed: int, zygote: Zygote | None = None) -> OpenSubmission:
+def _open(submission: Submission, seed: int, zygote: Zygote | None = None, graded: Collection[str] | None = None) -> OpenSubmission:
+    """Run the submission's notebook: only the cells that the checks of ``graded`` need, or every cell when None."""
     notebook = nb.load_notebook(submission.path)
     cells = nb.code_cells(notebook)
+    needed = slicing.needed_cells(cells, graded) if graded is not None else None
+    run_cells = cells if needed is None else [cell for cell in cells if cell.index in set(needed.run)]
     workdir = Path(tempfile.mkdtemp(prefix="d2lgrade-"))
-    run = child_run(cells, seed=seed, workdir=workdir, zygote=zygote)
+    run = child_run(run_cells, seed=seed, workdir=workdir, zygote=zygote)
     reports = run.start()
-    return OpenSubmission(run, nb.top_level_definitions(cells), reports, seed, lambda: shutil.rmtree(workdir, ignore_errors=True))
+    opened = OpenSubmission(run, nb.top_level_definitions(cells), reports, seed, lambda: shutil.rmtree(workdir, ignore_errors=True))
+    opened.skipped = needed.skipped if needed is not None else ()
+    opened.suspect = any(report.ename in SKIPPED_CELL_ERRORS for report in reports)
+    return opened
 
 
-def _assemble(submission: Submission, assignment: Assignment, tests: Sequence[TestResult], opened: OpenSubmission | None, seed: int) -> SubmissionResult:
+def _assemble(submission: Submission, assignment: Assignment, tests: Sequence[TestResult], opened: OpenSubmission | None, seed: int,
+              again: bool = False) -> SubmissionResult:
     by_question: dict[str, list[TestResult]] = {}
     for test in tests:
         by_question.setdefault(test.question, []).append(test)
@@ -157,6 +165,8 @@ def _assemble(submission: Submission, assignment: Assignment, tests: Sequence[Te
         seed=seed,
         questions=tuple(QuestionResult(q.name, q.points, q.autograded, tuple(by_question.get(q.name, ()))) for q in assignment.questions),
         cells=tuple(opened.cells) if opened else (),
+        skipped_cells=tuple(opened.skipped) if opened else (),
+        all_cells_again=again,
         seconds=round(sum(c.seconds for c in (opened.cells if opened else ())) + sum(t.seconds for t in tests), 3),
         sandbox={k: v for k, v in opened.run.confinement.items() if k != "uid"} if opened else {},  # the uid changes every run
     )
@@ -184,8 +194,14 @@ def grade(
     on_result: Callable[[SubmissionResult], None] | None = None,
     call_timeout: float = CALL_TIMEOUT,
     zygote: Zygote | None = None,
+    all_cells: bool = False,
 ) -> list[SubmissionResult]:
     """Grade every submission; a broken one becomes a result with its reason, never a crash.
+
+    Only the cells that the checks need run (``d2lgrade.slicing``), unless
+    ``all_cells``; a submission whose checks fail in a way that a skipped
+    cell could explain is graded again with every cell, so that the slice
+    never changes a score.
 
     ``on_start(submission)`` is called as a submission's notebook starts to
     run, ``on_result(result)`` as its grading ends. ``call_timeout`` is the
@@ -215,15 +231,18 @@ def grade(
     if own_zygote:
         zygote = start_zygote()
 
-    def start(index: int) -> OpenSubmission:
+    def start(index: int, graded: Collection[str] | None) -> OpenSubmission:
         submission = submissions[index]
-        if on_start is not None:
+        if on_start is not None and index not in again:
             on_start(submission)
-        return _open(submission, submission_seed(submission, seed), zygote)
+        return _open(submission, submission_seed(submission, seed), zygote, graded)
+
+    again: set[int] = set()  # graded again with every cell
 
     try:
         for name, indexes in groups.items():
             assignment = course.assignment(name)
+            graded = None if all_cells else questions or {q.name for q in assignment.autograded}
             targets = []
             for index in indexes:
                 submission = submissions[index]
@@ -233,19 +252,30 @@ def grade(
                     done(index, SubmissionResult.from_error(student=submission.student, assignment=name, path=str(submission.path),
                                                             seed=submission_seed(submission, seed), error=str(exc), questions=assignment.questions))
                     continue
-                targets.append(Target(str(index), functools.partial(start, index)))
+                targets.append(Target(str(index), functools.partial(start, index, graded)))
             if not targets:
                 continue
             reference = load_reference(assignment)
 
             def finished(key: str, found: list[TestResult], opened: OpenSubmission | None) -> None:
-                submission = submissions[int(key)]
-                done(int(key), _assemble(submission, assignment, found, opened, submission_seed(submission, seed)))
+                index = int(key)
+                if opened is not None and opened.skipped and opened.suspect and index not in again:
+                    again.add(index)  # graded again below, with every cell
+                    return
+                submission = submissions[index]
+                done(index, _assemble(submission, assignment, found, opened, submission_seed(submission, seed), index in again))
 
-            tests, opened = run_graders(assignment, targets, reference=reference, questions=questions, public_only=public_only, on_done=finished, call_timeout=call_timeout)
-            for key, found in tests.items():
-                if int(key) not in results:  # its notebook never opened, so on_done was not called
-                    finished(key, found, opened.get(key))
+            def grade_targets(targets: list[Target], deferred: set[int]) -> None:
+                tests, opened = run_graders(assignment, targets, reference=reference, questions=questions, public_only=public_only,
+                                            on_done=finished, call_timeout=call_timeout)
+                for key, found in tests.items():
+                    if int(key) not in results and int(key) not in deferred:  # its notebook never opened: no on_done
+                        finished(key, found, opened.get(key))
+
+            grade_targets(targets, again)
+            retry = [Target(t.key, functools.partial(start, int(t.key), None)) for t in targets if int(t.key) in again]
+            if retry:
+                grade_targets(retry, set())
     finally:
         if own_zygote and zygote is not None:
             zygote.close()

@@ -39,11 +39,15 @@ from d2lgrade import book
 from d2lgrade.course import Assignment, CourseError
 from d2lgrade.execute import CellReport, NotebookRun
 from d2lgrade.results import TestResult
-from d2lgrade.student import CALL_TIMEOUT, Missing, Reference, Student, StudentFault, derive_seed
+from d2lgrade.student import CALL_TIMEOUT, Missing, Raised, Reference, Student, StudentFault, derive_seed
 
 __all__ = ["GraderError", "OpenSubmission", "Target", "run_graders"]
 
 GRADER_BROKE = "The grader could not check this answer because of a problem on our side; your instructor has been told."
+
+
+#: Errors that a cell left unrun could explain: such a submission is graded again with every cell.
+SKIPPED_CELL_ERRORS = frozenset({"NameError", "UnboundLocalError", "AttributeError", "ImportError", "ModuleNotFoundError", "KeyError"})
 
 
 class GraderError(Exception):
@@ -61,6 +65,10 @@ class OpenSubmission:
     """the seed of this submission's grading"""
     cleanup: Callable[[], None] = lambda: None
     """removes what the run left on disk"""
+    skipped: tuple[int, ...] = ()
+    """the code cells grading did not run, since no check depends on them (``d2lgrade.slicing``)"""
+    suspect: bool = False
+    """a check failed in a way that one of the skipped cells could explain"""
 
     def close(self) -> None:
         self.run.close()
@@ -195,6 +203,8 @@ class GradingPlugin:
 
     def _record(self, item: pytest.Item, report: pytest.TestReport, excinfo: pytest.ExceptionInfo | None) -> None:
         target = item.callspec.params["_submission"]
+        if excinfo is not None and _could_be_a_skipped_cell(excinfo.value) and target.key in self.opened:
+            self.opened[target.key].suspect = True
         outcome, message, detail = "passed", "", ""
         if report.skipped:
             outcome, message = "skipped", _skip_reason(report)
@@ -234,6 +244,10 @@ class _ProxyWithHint(Student):
             if self._hint and "after the notebook ran" in exc.feedback:
                 raise Missing(name, self._hint) from None
             raise
+
+
+def _could_be_a_skipped_cell(error: BaseException) -> bool:
+    return isinstance(error, Missing) or (isinstance(error, Raised) and error.ename in SKIPPED_CELL_ERRORS)
 
 
 def _no_traceback(excinfo: pytest.ExceptionInfo) -> str:

@@ -104,6 +104,7 @@ class Pool:
         on_result: Callable[[SubmissionResult], None] | None = None,
         call_timeout: float = CALL_TIMEOUT,
         chunk: int | None = None,
+        all_cells: bool = False,
     ) -> list[SubmissionResult]:
         """What ``grade()`` returns for these arguments, graded by the workers.
 
@@ -114,9 +115,9 @@ class Pool:
         """
         if self.jobs == 1 or (len(submissions) <= 1 and not self.workers):
             return grade(submissions, course=course, seed=seed, questions=questions, public_only=public_only,
-                         on_start=on_start, on_result=on_result, call_timeout=call_timeout)
+                         on_start=on_start, on_result=on_result, call_timeout=call_timeout, all_cells=all_cells)
         options = {"course": str(course.root), "seed": seed, "questions": sorted(questions) if questions is not None else None,
-                   "public_only": public_only, "call_timeout": call_timeout}
+                   "public_only": public_only, "call_timeout": call_timeout, "all_cells": all_cells}
         while len(self.workers) < min(self.jobs, len(submissions)):
             self.workers.append(_Worker(self.events, self._zygote_share()))
         work = _Queue(submissions, len(self.workers), chunk)

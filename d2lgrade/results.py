@@ -103,6 +103,10 @@ class SubmissionResult:
     error: str | None = None
     """why the notebook could not be graded at all, for the student"""
     seconds: float = 0.0
+    skipped_cells: tuple[int, ...] = ()
+    """the code cells (notebook indexes) not run, since no check depends on them (``d2lgrade.slicing``)"""
+    all_cells_again: bool = False
+    """graded a second time with every cell, since a failure could have come from a skipped one"""
     sandbox: dict = dataclasses.field(default_factory=dict)
     """what confined the student's process: ``network``, ``filesystem``, ``own_uid``, ``own_processes``, each
     True or the reason it could not be applied (see d2lgrade.sandbox)"""
@@ -151,5 +155,6 @@ class SubmissionResult:
             for q in data["questions"]
         )
         cells = tuple(CellReport(**c) for c in data["cells"])
-        fields = {f.name for f in dataclasses.fields(cls)} - {"questions", "cells"}
-        return cls(questions=questions, cells=cells, **{k: data[k] for k in fields if k in data})
+        skipped = tuple(data.get("skipped_cells", ()))
+        fields = {f.name for f in dataclasses.fields(cls)} - {"questions", "cells", "skipped_cells"}
+        return cls(questions=questions, cells=cells, skipped_cells=skipped, **{k: data[k] for k in fields if k in data})

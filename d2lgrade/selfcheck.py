@@ -294,7 +294,7 @@ def checks_for(assignment: str, namespace: MutableMapping[str, Any] | None = Non
 
 # ------------------------------------------------------------------ on the command line
 def check_notebook(path: Path, *, course: Course, assignment: str | None = None, questions: Collection[str] | None = None,
-                   seed: int = 0, colour: bool = False) -> int:
+                   seed: int = 0, colour: bool = False, all_cells: bool = False) -> int:
     """``d2lgrade check``: grade a saved notebook with the public checks, exactly as grading runs it,
     and print the summary. Returns the exit status: 0 only when every public check passed."""
     from d2lgrade import notebook as nb
@@ -317,7 +317,7 @@ def check_notebook(path: Path, *, course: Course, assignment: str | None = None,
         definitions = {}  # grading reports why
     # A question's helpers are checked too, to tell whether they are why it fails.
     run = None if wanted is None else wanted.union(*(helpers_of(spec, name, definitions) for name in wanted))
-    (result,) = grade([submission], course=course, seed=seed, questions=run, public_only=True)
+    (result,) = grade([submission], course=course, seed=seed, questions=run, public_only=True, all_cells=all_cells)
     if result.error:
         print(f"{path.name} could not be checked: {result.error}")
         return 1

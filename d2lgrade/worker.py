@@ -7,7 +7,7 @@ the pool's shared one through the inherited socket FD, else its own.
 
 It reads one JSON line per chunk on stdin: ``{"options": {...}, "chunk":
 [[index, submission], ...]}``, the options being ``grade()``'s (``course``,
-``seed``, ``questions``, ``public_only``, ``call_timeout``). It answers JSON
+``seed``, ``questions``, ``public_only``, ``call_timeout``, ``all_cells``). It answers JSON
 lines on stdout: ``{"start": index}`` as a submission starts, ``{"result":
 index, "data": SubmissionResult.to_dict()}`` as its grading ends, ``{"idle":
 true}`` when the chunk is done, and ``{"error": kind, "message": text}``
@@ -55,6 +55,7 @@ def _grade_chunk(chunk: list, options: dict, zygote: Zygote | None, say) -> None
         questions=set(options["questions"]) if options["questions"] is not None else None,
         public_only=options["public_only"],
         call_timeout=options["call_timeout"],
+        all_cells=options.get("all_cells", False),
         zygote=zygote,
         on_start=lambda s: say(start=index_of[id(s)]),
         on_result=lambda r: say(result=waiting[(r.student, r.path, r.seed)].pop(0), data=r.to_dict()),

@@ -319,3 +319,17 @@ def test_nbgrader_layout_refuses_linked_student_folders(course: Course, tmp_path
             load_notebook(found[student, student].path)
     with pytest.raises(NotebookError, match="^folder.ipynb is not a file$"):
         load_notebook(found["ada", f"ada/{ASSIGNMENT}/folder.ipynb"].path)
+
+
+def _scores(result: SubmissionResult) -> tuple:
+    return result.error, {q.name: q.score for q in result.questions}
+
+
+def test_every_case_scores_the_same_with_all_cells(class_folder: Path, course: Course, graded: dict[str, SubmissionResult]) -> None:
+    """Grading runs only the cells the checks need; running every cell, as nbgrader does, changes no score."""
+    submissions = find_submissions([class_folder], course=course)
+    everything = {r.student: r for r in grade(submissions, course=course, seed=0, all_cells=True)}
+    assert sorted(everything) == sorted(graded)
+    differ = [name for name in graded if _scores(graded[name]) != _scores(everything[name])]
+    assert not differ, f"scores depend on the cells run: {differ}"
+    assert any(r.skipped_cells for r in graded.values()), "nothing was skipped: the comparison proves nothing"

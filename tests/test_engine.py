@@ -1,5 +1,6 @@
 """The engine end to end on a toy course written into a temporary folder, the way pytest tests itself."""
 
+import dataclasses
 import json
 import os
 import textwrap
@@ -88,6 +89,8 @@ SUBMISSIONS = {
     "raises": _notebook("(x):\n    raise ValueError('no doubling today')\n", REFERENCE[1]),
     "broken_cell": _notebook(*REFERENCE, extra=[new_code_cell("1 / 0")]),
     "hangs": _notebook("(x):\n    while True:\n        pass\n", REFERENCE[1]),
+    "reads_a_later_global": _notebook("(x):\n    return FACTOR * x\n", REFERENCE[1],
+                                      extra=[new_code_cell("print(double(torch.ones(2)))"), new_code_cell("FACTOR = 2")]),
 }
 
 
@@ -144,11 +147,44 @@ def test_student_exceptions_are_their_own_outcome(results):
     assert raised.question("scale").score == 1
 
 
-def test_a_failing_cell_is_recorded_and_the_rest_still_runs(results):
+def test_a_cell_no_check_needs_is_skipped(results):
     broken = results["broken_cell"]
+    assert broken.skipped_cells == (4,)  # the `1 / 0` demonstration
+    assert [c.status for c in broken.cells] == ["ok", "ok", "ok"]
+    assert broken.score == 3 and not broken.all_cells_again
+
+
+def test_a_cell_that_binds_what_a_function_reads_runs_even_after_it(results):
+    later = results["reads_a_later_global"]
+    assert later.skipped_cells == (4,)  # the demonstration call, not the cell that sets FACTOR
+    assert later.score == 3
+
+
+def test_with_all_cells_every_cell_runs_and_a_failing_one_is_recorded(course, tmp_path):
+    path = tmp_path / "broken_cell.ipynb"
+    nbformat.write(SUBMISSIONS["broken_cell"], path)
+    (broken,) = grade([Submission("broken_cell", "toy", path)], course=course, seed=3, call_timeout=5.0, all_cells=True)
     assert [c.status for c in broken.cells] == ["ok", "ok", "raised", "ok"]
     assert broken.cells[2].ename == "ZeroDivisionError"
-    assert broken.score == 3
+    assert broken.skipped_cells == () and broken.score == 3
+
+
+def test_a_failure_a_skipped_cell_could_explain_is_graded_again_with_every_cell(course, tmp_path, monkeypatch):
+    """Were the slice ever wrong (here: made to skip the cell that sets FACTOR), the score would not change."""
+    from d2lgrade import slicing
+
+    path = tmp_path / "reads_a_later_global.ipynb"
+    nbformat.write(SUBMISSIONS["reads_a_later_global"], path)
+    found = slicing.needed_cells
+
+    def missing_factor(cells, graded):
+        right = found(cells, graded)
+        return dataclasses.replace(right, run=tuple(i for i in right.run if i != 5), skipped=tuple(sorted(right.skipped + (5,))))
+
+    monkeypatch.setattr(slicing, "needed_cells", missing_factor)
+    (again,) = grade([Submission("reads_a_later_global", "toy", path)], course=course, seed=3, call_timeout=5.0)
+    assert again.all_cells_again and again.skipped_cells == ()
+    assert again.score == 3
 
 
 def test_a_hanging_function_costs_only_its_own_tests(results):

@@ -344,3 +344,15 @@ def test_export_command_rewrites_every_export_from_a_results_file(tmp_path, caps
     (tmp_path / "other.json").write_text('{"format": "something else"}')
     assert _export(["export", str(tmp_path / "other.json")]) == 2
     assert "not a d2lgrade results file" in capsys.readouterr().err
+
+
+def test_feedback_says_which_cells_did_not_run():
+    from d2lgrade.export.feedback import feedback_html, feedback_text
+    from d2lgrade.results import SubmissionResult
+
+    sliced = SubmissionResult(student="ada", assignment="toy", path="ada.ipynb", seed=0, skipped_cells=(4, 9))
+    assert "2 cell(s) that no check needs did not run (cells 5, 10" in feedback_text(sliced)
+    assert "cells 5, 10" in feedback_html(sliced)
+    again = SubmissionResult(student="ada", assignment="toy", path="ada.ipynb", seed=0, all_cells_again=True)
+    assert "Every cell of your notebook ran" in feedback_text(again)
+    assert "did not run" not in feedback_text(SubmissionResult(student="ada", assignment="toy", path="ada.ipynb", seed=0))

@@ -38,6 +38,17 @@ pre { white-space: pre-wrap; text-indent: 0; background: #f6f6f6; padding: 0.4re
 """
 
 CELLS_STOPPED = "These cells stopped with an error when your notebook ran (what came after the error in each did not run):"
+def cells_run(result: SubmissionResult) -> str:
+    """Which of the notebook's cells grading ran, in a sentence; empty when it ran them all."""
+    if result.all_cells_again:
+        return "Every cell of your notebook ran: a check failed in a way a skipped cell could have explained, so it was graded again."
+    if not result.skipped_cells:
+        return ""
+    cells = ", ".join(str(index + 1) for index in result.skipped_cells)
+    return (f"{len(result.skipped_cells)} cell(s) that no check needs did not run (cells {cells}, counting every cell "
+            "from the top); your score does not depend on them.")
+
+
 MARKS = {"passed": "✓", "failed": "✗", "error": "✗", "grader_error": "?", "skipped": "–"}
 
 
@@ -64,6 +75,8 @@ def feedback_html(result: SubmissionResult) -> str:
         f'<p class="meta">Graded with seed {result.seed}. Written answers are graded by hand and are not in this total.</p>',
         f'<p class="total">Autograded score: <b>{points_text(result.score, result.possible)}</b></p>',
     ]
+    if ran := cells_run(result):
+        body.append(f'<p class="meta">{escape(ran)}</p>')
     if result.error:
         body.append(f'<div class="box"><b>Your notebook could not be graded.</b><pre>{escape(result.error)}</pre></div>')
     problems = cell_problems(result)
@@ -104,6 +117,8 @@ def feedback_text(result: SubmissionResult) -> str:
         f"Autograded score: {points_text(result.score, result.possible)}",
         f"(graded with seed {result.seed}; written answers are graded by hand and are not in this total)",
     ]
+    if ran := cells_run(result):
+        lines += [ran]
     if result.error:
         lines += ["", "Your notebook could not be graded:", *_indented(result.error)]
     problems = cell_problems(result)
