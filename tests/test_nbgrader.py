@@ -39,10 +39,16 @@ def test_grade_question_restores_the_book_functions():
     assert namespace["sgd"] is mine
 
 
-def _nbgrader(root: Path, *args: str) -> None:
+def _nbgrader_command(root: Path, *args: str) -> subprocess.Popen:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
+    return subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _nbgrader(root: Path, *args: str) -> None:
+    process = _nbgrader_command(root, *args)
+    _, stderr = process.communicate()
+    assert process.returncode == 0, stderr[-3000:]
 
 
 def _nbgrader_scores(root: Path, assignment: str, student: str) -> dict[str, float]:
@@ -60,17 +66,14 @@ def _spread(cases: list, count: int) -> list:
     return [cases[i * len(cases) // count] for i in range(count)]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment", COURSE.assignment_names())
-def test_nbgrader_autograde_agrees_with_d2lgrade(tmp_path, assignment):
+def _course(root: Path, assignment: str) -> dict:
+    """An nbgrader course for ``assignment`` with the reference, the stub and five catalogue cases submitted."""
     cases = [c for c in discover(CATALOGUE) if c.assignment == assignment and not c.requires]
     chosen = _spread([c for c in cases if c.kind == "wrong"], 3) + _spread([c for c in cases if c.kind == "correct"], 2)
     assert len(chosen) == 5, f"the {assignment} catalogue is missing"
     notebooks = {"reference": filled_stub(COURSE, assignment), "stub": filled_stub(COURSE, assignment, fill=False)}
     for case in chosen:
         notebooks[case.student] = filled_stub(COURSE, assignment, {case.question: case.source})
-
-    root = tmp_path / "course"
     (root / "solutions").mkdir(parents=True)
     shutil.copytree(ROOT / "solutions" / assignment, root / "solutions" / assignment)
     shutil.copyfile(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
@@ -79,11 +82,30 @@ def test_nbgrader_autograde_agrees_with_d2lgrade(tmp_path, assignment):
         folder = root / "submitted" / student / assignment
         folder.mkdir(parents=True)
         nbformat.write(notebook, folder / f"{assignment}.ipynb")
+    return notebooks
 
-    _nbgrader(root, "generate_assignment", assignment, "--force")
-    _nbgrader(root, "autograde", assignment, "--force")
-    _nbgrader(root, "export")
 
+@pytest.fixture(scope="module")
+def autograded(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
+    """Every assignment's course, autograded and exported by nbgrader, the assignments side by side
+    (each nbgrader run starts a kernel per notebook and mostly waits for it)."""
+    courses = {name: tmp_path_factory.mktemp(name) / "course" for name in COURSE.assignment_names()}
+    notebooks = {name: _course(root, name) for name, root in courses.items()}
+    for name, root in courses.items():
+        _nbgrader(root, "generate_assignment", name, "--force")
+    for args in (("autograde",), ("export",)):
+        running = {name: _nbgrader_command(root, *args, *((name, "--force") if args == ("autograde",) else ()))
+                   for name, root in courses.items()}
+        for name, process in running.items():
+            _, stderr = process.communicate()
+            assert process.returncode == 0, f"nbgrader {args[0]} {name}: {stderr[-3000:]}"
+    return {name: (courses[name], notebooks[name]) for name in courses}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", COURSE.assignment_names())
+def test_nbgrader_autograde_agrees_with_d2lgrade(autograded, assignment):
+    root, notebooks = autograded[assignment]
     ours = {r.student: r for r in grade([Submission(s, assignment, root / "submitted" / s / assignment / f"{assignment}.ipynb") for s in notebooks], course=COURSE)}
     points = {q.name: q.points for q in COURSE.assignment(assignment).autograded}
     for student in notebooks:
