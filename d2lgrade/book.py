@@ -33,7 +33,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from d2lgrade import wire
-from d2lgrade.notebook import CodeCell, top_level_definitions
 from d2lgrade.rules import dotted, reachable
 
 if TYPE_CHECKING:
@@ -69,16 +68,11 @@ def lent_functions(assignment: Assignment, question: str) -> dict[str, str]:
     if assignment.released or not book:
         return {}
     if question in book:
-        definitions = _reference_definitions(assignment)
-        names = {getattr(node, "name", None) for node in reachable(question, definitions)} & book
+        reached = reachable(question, assignment.solution_definitions)
+        names = {getattr(node, "name", None) for node in reached} & book
     else:
         names = set(book)
     return {name: lender(name) for name in sorted(names - {question})}
-
-
-def _reference_definitions(assignment: Assignment) -> dict:
-    sources = assignment.solution_sources
-    return top_level_definitions([CodeCell(i, source) for i, source in enumerate(sources.values())])
 
 
 def test_rank(assignment: Assignment) -> dict[str, int]:

@@ -98,6 +98,12 @@ class Assignment:
         return {cell.metadata["nbgrader"]["grade_id"]: nb.strip_solution_markers(cell.source) for cell in self._solution_cells()}
 
     @cached_property
+    def solution_definitions(self) -> dict:
+        """What each top-level name of the solution cells is bound to, parsed (none in a release)."""
+        sources = self.solution_sources.values()
+        return nb.top_level_definitions([nb.CodeCell(i, source) for i, source in enumerate(sources)])
+
+    @cached_property
     def book_names(self) -> frozenset[str]:
         """The graded functions that are the book's own (tagged ``book``), shown in its narrative too."""
         return frozenset(cell.metadata["nbgrader"]["grade_id"] for cell in self._solution_cells() if "book" in cell.metadata.get("tags", []))

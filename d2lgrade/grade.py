@@ -143,7 +143,7 @@ def _open(submission: Submission, seed: int, zygote: Zygote | None = None, grade
     notebook = nb.load_notebook(submission.path)
     cells = nb.code_cells(notebook)
     needed = slicing.needed_cells(cells, graded) if graded is not None else None
-    run_cells = cells if needed is None else [cell for cell in cells if cell.index in set(needed.run)]
+    run_cells = cells if needed is None else [cell for cell in cells if cell.index in needed.run]
     workdir = Path(tempfile.mkdtemp(prefix="d2lgrade-"))
     run = child_run(run_cells, seed=seed, workdir=workdir, zygote=zygote)
     reports = run.start()

@@ -69,6 +69,14 @@ class OpenSubmission:
     """the code cells grading did not run, since no check depends on them (``d2lgrade.slicing``)"""
     suspect: bool = False
     """a check failed in a way that one of the skipped cells could explain"""
+    _copies: dict[str, bool] = dataclasses.field(default_factory=dict, repr=False)
+
+    def copies_d2l(self, name: str) -> bool:
+        """Whether the submission's ``name`` is d2l's own function (``book.copied_from_d2l``), read from
+        its source once per name rather than before every call of every test."""
+        if name not in self._copies:
+            self._copies[name] = book.copied_from_d2l(name, self.functions)
+        return self._copies[name]
 
     def close(self) -> None:
         self.run.close()
@@ -163,6 +171,7 @@ class GradingPlugin:
             functions=_submission.functions,
             lent=self._lent(question),
             reference=self._reference,
+            copies_d2l=_submission.copies_d2l,
             seed=_submission.seed,
             test=_test_key(request.node),
             timeout=self.call_timeout,
