@@ -17,8 +17,8 @@ ALL_CELLS_HELP = ("run every code cell, as nbgrader does, instead of only those 
 
 
 def _autograde(args: argparse.Namespace) -> int:
-    from d2lgrade.grade import find_submissions, submission_seed
-    from d2lgrade.plugin import GraderError
+    from d2lgrade.course import GraderError
+    from d2lgrade.submissions import find_submissions, submission_seed
     from d2lgrade.pool import WorkerError, default_jobs, grade_many
     from d2lgrade.progress import GradingProgress
     from d2lgrade.store import ResultStore, clashes, graded_with

@@ -16,11 +16,15 @@ from pathlib import Path
 
 from d2lgrade import notebook as nb
 
-__all__ = ["Assignment", "Course", "CourseError", "find_course"]
+__all__ = ["Assignment", "Course", "CourseError", "GraderError", "find_course"]
 
 
 class CourseError(Exception):
     """The course folder is missing something d2lgrade needs (a staff-facing problem)."""
+
+
+class GraderError(Exception):
+    """The graders themselves could not run (a staff-facing problem)."""
 
 
 @dataclasses.dataclass(frozen=True)

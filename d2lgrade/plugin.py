@@ -36,7 +36,7 @@ import pytest
 import torch
 
 from d2lgrade import book
-from d2lgrade.course import Assignment, CourseError
+from d2lgrade.course import Assignment, CourseError, GraderError
 from d2lgrade.execute import CellReport, NotebookRun
 from d2lgrade.results import TestResult
 from d2lgrade.student import CALL_TIMEOUT, Missing, Raised, Reference, Student, StudentFault, derive_seed
@@ -48,10 +48,6 @@ GRADER_BROKE = "The grader could not check this answer because of a problem on o
 
 #: Errors that a cell left unrun could explain: such a submission is graded again with every cell.
 SKIPPED_CELL_ERRORS = frozenset({"NameError", "UnboundLocalError", "AttributeError", "ImportError", "ModuleNotFoundError", "KeyError"})
-
-
-class GraderError(Exception):
-    """The graders themselves could not run (a staff-facing problem)."""
 
 
 @dataclasses.dataclass

@@ -18,6 +18,7 @@ from typing import Any
 
 from d2lgrade import book, wire
 from d2lgrade.execute import NotebookRun
+from d2lgrade.limits import CALL_TIMEOUT
 from d2lgrade.transport import AnswerTooLarge, TransportDied, TransportTimeout
 
 __all__ = [
@@ -36,8 +37,6 @@ __all__ = [
     "Unreadable",
 ]
 
-#: Seconds a single call may take unless the grader says otherwise.
-CALL_TIMEOUT = 30.0
 
 
 class StudentFault(Exception):
