@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
@@ -21,14 +23,42 @@ from d2lgrade.zygote import Zygote, ZygoteError
 __all__ = ["Submission", "find_submissions", "grade", "load_reference", "start_zygote", "submission_seed"]
 
 
+#: Modules the setup cells import that the reference's graded functions do not use: loaded in the grading
+#: process only when first used (``d2l.torch`` imports torchvision, pandas and matplotlib: seconds of
+#: every worker's start-up, for plots that only the demonstrations draw).
+LAZY_MODULES = ("d2l.torch",)
+
+
 def load_reference(assignment: Assignment) -> Reference:
     """The solution notebook's setup and solution cells, run here: trusted code only."""
+    for name in LAZY_MODULES:
+        _import_lazily(name)
     namespace: dict = {"__name__": f"reference_{assignment.name}"}
     for source in assignment.setup_sources:
         exec(compile(source, f"<{assignment.name} setup>", "exec"), namespace)
     for name, source in assignment.solution_sources.items():
         exec(compile(source, f"<{assignment.name} {name}>", "exec"), namespace)
     return Reference(namespace)
+
+
+def _import_lazily(name: str) -> None:
+    """Put ``name`` in ``sys.modules`` as a module that runs its code at its first attribute lookup
+    (importlib's ``LazyLoader`` recipe); nothing when it is imported already or not installed."""
+    if name in sys.modules:
+        return
+    try:
+        spec = importlib.util.find_spec(name)
+    except ImportError:
+        return
+    if spec is None or spec.loader is None:
+        return
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, module)
 
 
 def _open(submission: Submission, seed: int, zygote: Zygote | None = None, graded: Collection[str] | None = None) -> OpenSubmission:
