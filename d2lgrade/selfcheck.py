@@ -83,11 +83,15 @@ def run_in_kernel(
     reference: Reference,
     public_only: bool,
     seed: int = 0,
+    self_check: bool = True,
 ) -> list[TestResult]:
-    """Run the graders of ``questions`` against the functions in ``namespace``, in this very process."""
+    """Run the graders of ``questions`` against the functions in ``namespace``, in this very process.
+
+    In a ``self_check`` a function that is not defined is one whose cell the student has not run yet,
+    and the message says so; under ``nbgrader autograde`` every cell has run."""
     with quiet(), frozen_heap():
         run = NotebookRun([], lambda: InProcessTransport(namespace), seed=seed)
-        opened = OpenSubmission(run, kernel_definitions(namespace), [], seed)
+        opened = OpenSubmission(run, kernel_definitions(namespace), [], seed, in_kernel=self_check)
         tests, _ = run_graders(spec, [Target("kernel", lambda: opened)], reference=reference, questions=questions, public_only=public_only)
     return tests["kernel"]
 
