@@ -441,6 +441,8 @@ def check_notebook(path: Path, *, course: Course, assignment: str | None = None,
         definitions = {}  # grading reports why
     # A question's helpers are checked too, to tell whether they are why it fails.
     run = None if wanted is None else wanted.union(*(helpers_of(spec, name, definitions) for name in wanted))
+    print(f"checking {path.name}: running it in a sandbox from the top, as grading does, then the public checks "
+          "(a few seconds) ...", file=sys.stderr, flush=True)
     (result,) = grade([submission], course=course, seed=seed, questions=run, public_only=True, all_cells=all_cells)
     if result.error:
         print(f"{path.name} could not be checked: {result.error}")
@@ -448,7 +450,8 @@ def check_notebook(path: Path, *, course: Course, assignment: str | None = None,
     failed_cells = [cell for cell in result.cells if not cell.ok]
     if failed_cells:
         listed = ", ".join(f"cell {c.index + 1} ({c.ename})" for c in failed_cells[:5]) + (", ..." if len(failed_cells) > 5 else "")
-        print(f"{len(failed_cells)} cell(s) of {path.name} stopped with an error: {listed}")
+        print(f"{len(failed_cells)} cell(s) of {path.name} stopped with an error: {listed}. A cell that uses a function "
+              "not written yet fails until it is; the checks below say which functions need work.")
     shown = [q for q in result.questions if wanted is None or q.name in wanted]
     notes = _notes(spec, result.questions, definitions)
     if wanted is not None and len(shown) == 1:

@@ -197,7 +197,8 @@ def _write(tmp_path: Path, notebook) -> Path:
 def test_check_command_fails_on_a_wrong_answer(tmp_path, capsys):
     path = _write(tmp_path, filled_stub(COURSE, "linreg_concise", {"HuberLoss": _wrong("linreg_concise", "huber_sums")}))
     assert main(["--course", str(ROOT), "check", str(path)]) == 1
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert err.startswith(f"checking {path.name}: running it in a sandbox from the top, as grading does")
     rows = {line.split()[1]: line for line in out.splitlines() if line.startswith(("  ✓ ", "  ✗ "))}
     assert set(rows) == {q.name for q in COURSE.assignment("linreg_concise").autograded}
     assert [name for name, row in rows.items() if row.startswith("  ✗")] == ["HuberLoss"]
