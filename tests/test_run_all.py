@@ -50,6 +50,7 @@ def _html(cell) -> str:
     return "".join(output.get("data", {}).get("text/html", "") for output in cell.get("outputs", []))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", COURSE.assignment_names())
 def test_run_all_on_the_stub_reaches_every_check(kernel, assignment):
     stub = nbformat.read(COURSE.stub(assignment), as_version=4)
