@@ -386,7 +386,9 @@ def expect_close(
     """``got`` must equal ``expected`` within tolerance, with the same shape.
 
     ``hint`` names the likely mistake behind wrong values; a wrong type or
-    shape fails with its own words, without it. Both may be tensors, arrays or numbers; values are compared on the CPU in
+    shape fails with its own words, without it.
+
+    Both may be tensors, arrays or numbers; values are compared on the CPU in
     float64 (complex128 when ``expected`` is complex), so that float32 and
     float64 answers are graded alike. ``got`` must be real floating point,
     of ``expected``'s own kind, or of a kind in ``allow``; NaN and infinity
@@ -405,7 +407,8 @@ def expect_close(
         _close_numbers(what, got, expected, rtol, atol, hint, set(allow) | own)
         return
     if not isinstance(got, (torch.Tensor, np.ndarray)):
-        fail(_with_hint(f"{what} should be a tensor, but it is {describe(got)}.", NO_RETURN if got is None else NOT_A_TENSOR))
+        mistake = NO_RETURN if got is None else NOT_A_TENSOR
+        fail(_with_hint(f"{what} should be a tensor, but it is {describe(got)}.", mistake))
     expected_t = _as_tensor(expected)
     if tuple(got.shape) != tuple(expected_t.shape):
         fail(f"{what} should have shape {tuple(expected_t.shape)}, but it has shape {tuple(got.shape)}.")

@@ -8,7 +8,9 @@ In the stub, a cell after the setup makes the notebook's two check functions::
 a cell after each graded function runs ``check("squared_loss")``, and the last
 cell runs ``check_all()``. They run the public graders in the student's own
 kernel (nothing there is secret), through the same wire format and graders as
-grading, so they report what the public part of grading will.
+grading, so they report what the public part of grading will. In Jupyter
+their report is an HTML table (``Report``, with the text for front ends that
+show no HTML); elsewhere it is printed as text.
 ``d2lgrade check NOTEBOOK`` (``check_notebook``) prints the same summary for a
 saved notebook, run in a separate process exactly as grading runs it.
 
@@ -293,8 +295,8 @@ def summary_html(title: str, questions: Sequence[QuestionResult], *, notes: Mapp
     """``summary`` as an HTML table: a row per function with ✓ or ✗, its points and checks, its failures under it."""
     notes = notes or {}
     graded = [q for q in questions if q.autograded]
-    head = "".join(f'<th style="{_CELL}{align}">{label}</th>'
-                   for label, align in (("", ""), ("function", ""), ("points", ";text-align:right"), ("public checks", "")))
+    columns = (("", ""), ("function", ""), ("points", ";text-align:right"), ("public checks", ""))
+    head = "".join(f'<th style="{_CELL}{align}">{label}</th>' for label, align in columns)
     rows = []
     for question in graded:
         shown = _shown(question)
@@ -309,13 +311,15 @@ def summary_html(title: str, questions: Sequence[QuestionResult], *, notes: Mapp
             rows.append(f'<tr><td style="{_CELL}"></td><td colspan="3" style="{_CELL}">{details}</td></tr>')
     score, possible = sum(q.score for q in graded), sum(q.points for q in graded)
     colour = _GREEN if score >= possible else "inherit"
-    foot = [f'<div style="color:{colour};font-weight:bold">total: {round(score, 2):g}/{possible:g} points from the public checks</div>']
+    total = f"total: {round(score, 2):g}/{possible:g} points from the public checks"
+    foot = [f'<div style="color:{colour};font-weight:bold">{total}</div>']
     written = sum(q.points for q in questions if not q.autograded)
     if written:
         foot.append(f"<div>The written answers ({written:g} points) are graded by hand.</div>")
     foot.append("<div>Grading also runs hidden checks, so passing these is necessary, not sufficient.</div>")
+    table = f'<table style="{_TABLE}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
     return (f'<div class="d2lgrade-check"><div style="font-weight:bold">{html.escape(title)}: public checks</div>'
-            f'<table style="{_TABLE}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{"".join(foot)}</div>')
+            f'{table}{"".join(foot)}</div>')
 
 
 @dataclasses.dataclass(frozen=True)
