@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import io
 import os
 import sys
@@ -29,6 +30,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, MutableMapp
 from pathlib import Path
 from typing import Any
 
+from d2lgrade import __version__
 from d2lgrade.book import lent_functions
 from d2lgrade.course import Assignment, Course, find_course
 from d2lgrade.execute import NotebookRun
@@ -212,6 +214,14 @@ def _notes(spec: Assignment, questions: Sequence[QuestionResult], definitions: M
     return {name: note for name in failing if (note := helper_note(name, helpers_of(spec, name, definitions), failing))}
 
 
+def checks_version(spec: Assignment) -> str:
+    """Which checks ran: d2lgrade's version and a digest of the assignment's public checks, the same
+    in the course, its release and the student wheel, for an instructor reading a notebook's output."""
+    public = spec.graders / "public" / f"{spec.name}.py"
+    digest = hashlib.sha256(public.read_bytes()).hexdigest()[:8] if public.is_file() else "none"
+    return f"d2lgrade {__version__}, public checks {digest}"
+
+
 def wants_colour() -> bool:
     """ANSI colours for a terminal or a Jupyter kernel (whose front end shows them), unless ``NO_COLOR`` is set."""
     if os.environ.get("NO_COLOR"):
@@ -267,7 +277,8 @@ class SelfCheck:
     def report_all(self) -> str:
         """What ``check_all()`` prints."""
         results = self.results()
-        return summary(self.spec.name, results, notes=_notes(self.spec, results, kernel_definitions(self.namespace)), colour=self.colour)
+        report = summary(self.spec.name, results, notes=_notes(self.spec, results, kernel_definitions(self.namespace)), colour=self.colour)
+        return f"{report}\n  Checked by {checks_version(self.spec)}."
 
     def check(self, question: str) -> None:
         """Run the public checks of ``question`` and print what they found."""
