@@ -135,17 +135,22 @@ torch brings NVIDIA's CUDA libraries, several GB; the optional second line insta
 build first (a few hundred MB), which the third line then keeps. Skip it if you want to use an
 NVIDIA GPU, and on macOS, where pip's torch has no CUDA anyway.
 
-**Colab, or a notebook on its own.** The notebook and `{wheel}` are all you need: upload both (in
-Colab, the Files pane on the left), then run `%pip install {wheel}` and
-`%pip install --no-deps d2l==1.0.3` in a new cell at the top, and restart the kernel (in Colab,
-Runtime > Restart session). Without the wheel, the notebook's self-check cell says so and
-its checks only print a reminder.
+**Colab, or a notebook on its own.** The notebook and `{wheel}` are all you need:
+upload both (in Colab, the Files pane on the left), run these two lines in a new cell at the top,
+
+```
+%pip install {wheel}
+%pip install --no-deps d2l==1.0.3
+```
+
+and restart the kernel (in Colab, Runtime > Restart session). Without the wheel, the notebook's
+self-check cell says what to install, and its checks only print a reminder.
 
 ## Open
 
-Each time, activate the environment (the second line above) in this folder, then run
-`jupyter lab` and open `assignments/<assignment>/<assignment>.ipynb`. In VS Code, open this
-folder, then the notebook, and choose `.venv` with "Select Kernel" (top right).
+Each time, activate the environment in this folder (the second line of the table above) and run
+`jupyter lab`. In VS Code, open this folder, then a notebook, and choose `.venv` with "Select
+Kernel" (top right).
 
 {shared}
 
