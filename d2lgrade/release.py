@@ -158,8 +158,10 @@ Kernel" (top right).
 
 Hand in each notebook as your course asks, under its own name
 (`{example}.ipynb`), saved after your last change. Before you do, run it on the command line
-(`d2lgrade check ...`, above): it runs the saved file from the top, as grading will. Grading runs
-the public checks you ran and hidden ones, and your written answers are read by hand.
+(`d2lgrade check ...`, above): it runs the saved file from the top, as grading will. That command
+confines the notebook's process the way grading does, which Windows cannot: there, restart the
+kernel, run every cell from the top and read `check_all()` instead. Grading runs the public checks
+you ran and hidden ones, and your written answers are read by hand.
 
 Content adapted from *Dive into Deep Learning* by Zhang, Lipton, Li and Smola (d2l.ai, CC BY-SA 4.0).
 """
