@@ -71,7 +71,8 @@ def package_files() -> list[tuple[str, Path]]:
     return [
         (path.relative_to(package).as_posix(), path)
         for path in sorted(package.rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc" and path.name not in TEST_ONLY_MODULES
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+        and path.name not in TEST_ONLY_MODULES
     ]
 
 

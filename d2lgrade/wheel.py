@@ -71,7 +71,8 @@ def _python(course: Course) -> str:
     return project.get("requires-python", ">=3.11")
 
 
-def _contents(course: Course, names: Sequence[str], package_files: Sequence[tuple[str, Path]]) -> Iterator[tuple[str, bytes]]:
+def _contents(course: Course, names: Sequence[str],
+              package_files: Sequence[tuple[str, Path]]) -> Iterator[tuple[str, bytes]]:
     for name, path in package_files:
         yield f"d2lgrade/{name}", path.read_bytes()
     packaged = f"d2lgrade/{PACKAGED_COURSE}"

@@ -61,7 +61,8 @@ class NoLibc(ctypes.CDLL):
 
 ctypes.CDLL = NoLibc
 """
-WITHOUT_POSIX = "import d2lgrade.sandbox as sandbox; print('without POSIX:', sandbox.resource is None and sandbox._libc is None)"
+WITHOUT_POSIX = ("import d2lgrade.sandbox as sandbox\n"
+                 "print('without POSIX:', sandbox.resource is None and sandbox._libc is None)")
 REMINDER = "The self-checks need d2lgrade: see what the self-check cell at the top printed."
 
 
@@ -112,10 +113,12 @@ def _client(python: Path, folder: Path, notebook) -> NotebookClient:
     """An nbclient for a kernel of ``python`` working in ``folder``, without this checkout on its path."""
     kernels = folder.parent / f"{folder.name}-kernels"
     (kernels / "wheel-test").mkdir(parents=True)
-    spec = {"argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"], "language": "python", "display_name": "wheel test"}
+    spec = {"argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "language": "python", "display_name": "wheel test"}
     (kernels / "wheel-test" / "kernel.json").write_text(json.dumps(spec))
     manager = KernelManager(kernel_name="wheel-test", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)]))
-    return NotebookClient(notebook, km=manager, timeout=300, allow_errors=True, resources={"metadata": {"path": str(folder)}})
+    return NotebookClient(notebook, km=manager, timeout=300, allow_errors=True,
+                          resources={"metadata": {"path": str(folder)}})
 
 
 async def _run(client: NotebookClient, source: str) -> str:
@@ -262,22 +265,24 @@ def _metadata(release: Path) -> list[str]:
 
 
 def test_the_wheel_needs_the_student_side_only(release):
-    requires = [line.removeprefix("Requires-Dist: ") for line in _metadata(release) if line.startswith("Requires-Dist: ")]
+    metadata = _metadata(release)
+    requires = [line.removeprefix("Requires-Dist: ") for line in metadata if line.startswith("Requires-Dist: ")]
     instructor = PYPROJECT["optional-dependencies"]["instructor"]
     assert requires == PYPROJECT["dependencies"] and {"torch", "ipykernel", "pytest"} <= set(requires)
     assert "nbgrader" in instructor and not set(instructor) & set(requires)
-    assert "Requires-Python: >=3.11" in _metadata(release) and f"Version: {PYPROJECT['version']}" in _metadata(release)
+    assert "Requires-Python: >=3.11" in metadata and f"Version: {PYPROJECT['version']}" in metadata
     assert PYPROJECT["version"] == d2lgrade.__version__
     # the course installs all of it (scripts/setup: requirements.txt, then d2lgrade[instructor])
-    listed = {line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines() if line.strip() and not line.startswith("#")}
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    listed = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
     assert set(requires) | set(instructor) <= listed
 
 
 def test_pip_check_finds_nothing_wrong_with_the_wheel(pythons):
     """pip's own check in the student environment: nothing about d2lgrade; the only lines are d2l's
     pins from 2022, there because d2l goes in with --no-deps (as the release's README says)."""
-    done = subprocess.run([sys.executable, "-m", "pip", "--python", str(pythons["student"]), "check", "--disable-pip-version-check"],
-                          capture_output=True, text=True, timeout=120)
+    pip = [sys.executable, "-m", "pip", "--python", str(pythons["student"])]
+    done = subprocess.run([*pip, "check", "--disable-pip-version-check"], capture_output=True, text=True, timeout=120)
     lines = done.stdout.splitlines()
     assert all(line.startswith("d2l 1.0.3 ") for line in lines), done.stdout + done.stderr
     assert not re.search("d2lgrade|nbgrader", done.stdout + done.stderr, re.IGNORECASE), done.stdout
