@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--all-cells", action="store_true", help=ALL_CELLS_HELP)
     check.set_defaults(run=_check)
 
-    release = verbs.add_parser("release", help="build the student release: stubs, public checks, the engine, a README")
+    release = verbs.add_parser("release", help="build the student release: stubs, public checks, the engine, a README and the student wheel")
     release.add_argument("assignments", nargs="+", help="the assignments to release")
     release.add_argument("--out", type=Path, required=True, help="the folder to create")
     release.add_argument("--zip", action="store_true", help="also write <out>.zip beside the folder")

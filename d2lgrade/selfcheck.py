@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import hashlib
 import html
 import io
 import os
@@ -34,6 +35,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, MutableMapp
 from pathlib import Path
 from typing import Any
 
+from d2lgrade import __version__
 from d2lgrade.book import lent_functions
 from d2lgrade.course import Assignment, Course, find_course
 from d2lgrade.execute import NotebookRun
@@ -222,6 +224,14 @@ def _notes(spec: Assignment, questions: Sequence[QuestionResult], definitions: M
     return {name: note for name in failing if (note := helper_note(name, helpers_of(spec, name, definitions), failing))}
 
 
+def checks_version(spec: Assignment) -> str:
+    """Which checks ran: d2lgrade's version and a digest of the assignment's public checks, the same
+    in the course, its release and the student wheel, for an instructor reading a notebook's output."""
+    public = spec.graders / "public" / f"{spec.name}.py"
+    digest = hashlib.sha256(public.read_bytes()).hexdigest()[:8] if public.is_file() else "none"
+    return f"d2lgrade {__version__}, public checks {digest}"
+
+
 def in_jupyter() -> bool:
     """Whether this runs in a Jupyter kernel, whose front end shows HTML (JupyterLab, Notebook, VS Code, Colab)."""
     shell = None
@@ -385,8 +395,9 @@ class SelfCheck:
         """What ``check_all()`` shows."""
         results = self.results()
         notes = _notes(self.spec, results, kernel_definitions(self.namespace))
-        return Report(summary(self.spec.name, results, notes=notes, colour=self.colour),
-                      summary_html(self.spec.name, results, notes=notes))
+        checked = f"Checked by {checks_version(self.spec)}."
+        return Report(f"{summary(self.spec.name, results, notes=notes, colour=self.colour)}\n  {checked}",
+                      f"{summary_html(self.spec.name, results, notes=notes)}<div style=\"opacity:0.7\">{html.escape(checked)}</div>")
 
     def show(self, report: Report) -> None:
         """As HTML in Jupyter (with the text for front ends that show no HTML), else as text."""
