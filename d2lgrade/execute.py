@@ -100,7 +100,7 @@ class NotebookRun:
             return CellReport(cell.index, "timeout", "Timeout", str(exc))
         except TransportTimeout:
             self.transport = None
-            why = "" if limit == self.cell_timeout else f", the most one cell may take of the notebook's {self.budget.seconds:g} s"
+            why = f", the most one cell may take of the notebook's {self.budget.seconds:g} s" if limit < self.cell_timeout else ""
             return CellReport(cell.index, "timeout", "Timeout", f"the cell ran longer than {limit:g} s{why}")
         except TransportDied as exc:
             self.transport = None

@@ -244,7 +244,8 @@ def grade(
         submission = submissions[index]
         if on_start is not None and index not in again:
             on_start(submission)
-        return _open(submission, submission_seed(submission, seed), zygote, graded, (budgets or {}).get(submission.assignment))
+        budget = (budgets or {}).get(submission.assignment)  # afresh for each run, the second with every cell too
+        return _open(submission, submission_seed(submission, seed), zygote, graded, budget)
 
     again: set[int] = set()  # graded again with every cell
 

@@ -79,7 +79,6 @@ def graded(zygote, tmp_path_factory) -> tuple[dict[str, SubmissionResult], dict[
     results = grade(submissions, on_start=lambda s: started.setdefault(s.student, time.monotonic()),
                     on_result=lambda r: took.setdefault(r.student, time.monotonic() - started[r.student]), **options)
     (alone,) = grade([submissions[0]], **options)
-    print("seconds from start to result:", took)
     return {r.student: r for r in results}, took, alone
 
 
@@ -92,7 +91,7 @@ def test_a_notebook_of_slow_functions_stops_at_its_budget(graded):
     results, took, _ = graded
     sleepy = results["sleepy"]
     assert sleepy.over_budget and sleepy.budget == BUDGET
-    assert BUDGET - 0.5 <= sleepy.used <= BUDGET + 0.5, sleepy.used
+    assert BUDGET - 0.5 <= sleepy.used <= BUDGET + 1, sleepy.used  # the last request, cut short, and stopping the process
     assert took["sleepy"] <= BUDGET + SLACK, f"graded in {took['sleepy']:.1f} s, for a budget of {BUDGET:g} s"
     sentence = Budget(BUDGET, 0.5).sentence()
     assert sentence == ("Not run: your notebook used all of its 4 s; the reference needs about 0.5 s: "
@@ -140,6 +139,9 @@ def test_results_the_table_and_the_report_show_the_budget(graded, tmp_path):
     assert recorded["sleepy"]["budget"] == BUDGET and recorded["sleepy"]["over_budget"] is True
     assert 0 < recorded["honest"]["used"] < BUDGET and recorded["honest"]["over_budget"] is False
     assert SubmissionResult.from_dict(recorded["sleepy"]) == results["sleepy"]
+    feedback = (tmp_path / "feedback" / ASSIGNMENT / "sleepy.txt").read_text()
+    assert "Your notebook used all of the 4 s it may run, so the checks after that point did not run" in feedback
+    assert "used all of the" not in (tmp_path / "feedback" / ASSIGNMENT / "honest.txt").read_text()
     report = (tmp_path / "report" / f"{ASSIGNMENT}.html").read_text()
     over = sum(r.over_budget for r in results.values())  # the sleepy one, and any other the machine slowed down
     assert f"{over} used all of their time (4 s) before every check ran" in report
