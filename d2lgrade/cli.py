@@ -20,8 +20,8 @@ SUBMISSION_TIMEOUT_HELP = ("seconds a notebook's cells and every call into its c
 
 
 def _autograde(args: argparse.Namespace) -> int:
-    from d2lgrade.grade import find_submissions, submission_seed
-    from d2lgrade.plugin import GraderError
+    from d2lgrade.course import GraderError
+    from d2lgrade.submissions import find_submissions, submission_seed
     from d2lgrade.pool import WorkerError, default_jobs, grade_many
     from d2lgrade.progress import GradingProgress
     from d2lgrade.store import ResultStore, clashes, graded_with
@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--submission-timeout", type=_seconds, default=None, metavar="SECONDS", help=SUBMISSION_TIMEOUT_HELP)
     check.set_defaults(run=_check)
 
-    release = verbs.add_parser("release", help="build the student release: stubs, public checks, the engine, a README")
+    release = verbs.add_parser("release", help="build the student release: stubs, public checks, the engine, a README and the student wheel")
     release.add_argument("assignments", nargs="+", help="the assignments to release")
     release.add_argument("--out", type=Path, required=True, help="the folder to create")
     release.add_argument("--zip", action="store_true", help="also write <out>.zip beside the folder")

@@ -11,7 +11,11 @@ from __future__ import annotations
 import resource
 import signal
 
-__all__ = ["LIMITS", "apply_limits"]
+__all__ = ["CALL_TIMEOUT", "LIMITS", "apply_limits"]
+
+#: Seconds a single call into student code may take unless the grader says otherwise (the grading side
+#: enforces it; it is here so that modules which only pass it on need not import the grading side).
+CALL_TIMEOUT = 30.0
 
 #: (resource, soft and hard limit) applied to every student process.
 LIMITS = {
