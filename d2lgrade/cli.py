@@ -14,6 +14,9 @@ from d2lgrade.gradescope import add_gradescope_command
 EXIT_GRADER_ERROR = 3
 ALL_CELLS_HELP = ("run every code cell, as nbgrader does, instead of only those the checks need (the demonstrations are "
                   "skipped by default; scores do not depend on it)")
+SUBMISSION_TIMEOUT_HELP = ("seconds a notebook's cells and every call into its code may take in all; when they are spent, its "
+                           "process is stopped and the checks left end as errors (default: 20 times what the reference "
+                           "notebook takes, at least 120)")
 
 
 def _autograde(args: argparse.Namespace) -> int:
@@ -71,9 +74,11 @@ def _autograde(args: argparse.Namespace) -> int:
         progress.finished(result)
 
     try:
+        budgets = _budgets(course, {s.assignment for s in todo} - {None}, args.submission_timeout, stream)
         with GradingProgress(len(todo), stream) as progress:
             fresh = iter(grade_many(todo, course=course, jobs=args.jobs or default_jobs(), seed=args.seed, questions=questions, public_only=args.public_only,
-                                    call_timeout=args.timeout, on_start=progress.started, on_result=record, all_cells=args.all_cells))
+                                    call_timeout=args.timeout, on_start=progress.started, on_result=record, all_cells=args.all_cells,
+                                    budgets=budgets))
     except (GraderError, WorkerError) as exc:
         print(f"d2lgrade: {exc}\nthe results so far are kept in {store.folder}: fix the problem and go on with --resume", file=stream)
         return EXIT_GRADER_ERROR
@@ -94,6 +99,19 @@ def _autograde(args: argparse.Namespace) -> int:
     return EXIT_GRADER_ERROR if any(r.grader_errors for r in results) else 0
 
 
+def _budgets(course, names, seconds: float | None, stream) -> dict:
+    """Each assignment's time budget per submission (``d2lgrade.budget``), said as the run starts."""
+    from d2lgrade.budget import budgets_for
+
+    def measuring(name: str) -> None:
+        print(f"timing the reference notebook of {name} once, for the default --submission-timeout", file=stream)
+
+    budgets = budgets_for(course, sorted(names), seconds, on_measure=measuring)
+    for name, budget in budgets.items():
+        print(f"each {name} notebook may run for {budget.describe()} in all", file=stream)
+    return budgets
+
+
 def _stubs(args: argparse.Namespace) -> int:
     from d2lgrade.nbgrader import generate_stubs
 
@@ -109,7 +127,7 @@ def _check(args: argparse.Namespace) -> int:
 
     course = find_course(args.course or args.notebook.resolve().parent)
     return check_notebook(args.notebook, course=course, assignment=args.assignment, questions=args.question, seed=args.seed,
-                          colour=wants_colour(), all_cells=args.all_cells)
+                          colour=wants_colour(), all_cells=args.all_cells, submission_timeout=args.submission_timeout)
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -141,6 +159,16 @@ def _shard(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return seconds
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
@@ -161,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     auto.add_argument("--question", action="append", help="grade only this question (repeatable)")
     auto.add_argument("--public-only", action="store_true", help="run the public checks only")
     auto.add_argument("--timeout", type=float, default=30.0, help="seconds each call into student code may take (default: 30)")
+    auto.add_argument("--submission-timeout", type=_seconds, default=None, metavar="SECONDS", help=SUBMISSION_TIMEOUT_HELP)
     auto.add_argument("--all-cells", action="store_true", help=ALL_CELLS_HELP)
     auto.add_argument("--jobs", type=_positive, default=None, metavar="N",
                       help="submissions graded at the same time, each by its own worker process (default: the number of cores)")
@@ -185,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--assignment", help="the assignment, when it cannot be told from the notebook")
     check.add_argument("--seed", type=int, default=0, help="seed for the checks' inputs and the notebook's code (default: 0)")
     check.add_argument("--all-cells", action="store_true", help=ALL_CELLS_HELP)
+    check.add_argument("--submission-timeout", type=_seconds, default=None, metavar="SECONDS", help=SUBMISSION_TIMEOUT_HELP)
     check.set_defaults(run=_check)
 
     release = verbs.add_parser("release", help="build the student release: stubs, public checks, the engine, a README and the student wheel")

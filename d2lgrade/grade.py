@@ -7,11 +7,12 @@ import importlib.util
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 from d2lgrade import notebook as nb
 from d2lgrade import slicing
+from d2lgrade.budget import Budget
 from d2lgrade.course import Assignment, Course
 from d2lgrade.execute import child_run
 from d2lgrade.plugin import SKIPPED_CELL_ERRORS, OpenSubmission, Target, run_graders
@@ -61,14 +62,16 @@ def _import_lazily(name: str) -> None:
         setattr(sys.modules[parent], child, module)
 
 
-def _open(submission: Submission, seed: int, zygote: Zygote | None = None, graded: Collection[str] | None = None) -> OpenSubmission:
-    """Run the submission's notebook: only the cells that the checks of ``graded`` need, or every cell when None."""
+def _open(submission: Submission, seed: int, zygote: Zygote | None = None, graded: Collection[str] | None = None,
+          budget: Budget | None = None) -> OpenSubmission:
+    """Run the submission's notebook: only the cells that the checks of ``graded`` need, or every cell when None;
+    its cells and the checks' calls within ``budget``, when there is one."""
     notebook = nb.load_notebook(submission.path)
     cells = nb.code_cells(notebook)
     needed = slicing.needed_cells(cells, graded) if graded is not None else None
     run_cells = cells if needed is None else [cell for cell in cells if cell.index in needed.run]
     workdir = Path(tempfile.mkdtemp(prefix="d2lgrade-"))
-    run = child_run(run_cells, seed=seed, workdir=workdir, zygote=zygote)
+    run = child_run(run_cells, seed=seed, workdir=workdir, zygote=zygote, budget=budget)
     reports = run.start()
     opened = OpenSubmission(run, nb.top_level_definitions(cells), reports, seed, lambda: shutil.rmtree(workdir, ignore_errors=True))
     opened.skipped = needed.skipped if needed is not None else ()
@@ -90,6 +93,9 @@ def _assemble(submission: Submission, assignment: Assignment, tests: Sequence[Te
         cells=tuple(opened.cells) if opened else (),
         skipped_cells=tuple(opened.skipped) if opened else (),
         all_cells_again=again,
+        budget=opened.run.budget.seconds if opened and opened.run.budget else None,
+        used=round(opened.run.used, 3) if opened else 0.0,
+        over_budget=opened.run.over_budget if opened else False,
         seconds=round(sum(c.seconds for c in (opened.cells if opened else ())) + sum(t.seconds for t in tests), 3),
         sandbox={k: v for k, v in opened.run.confinement.items() if k != "uid"} if opened else {},  # the uid changes every run
     )
@@ -118,6 +124,7 @@ def grade(
     call_timeout: float = CALL_TIMEOUT,
     zygote: Zygote | None = None,
     all_cells: bool = False,
+    budgets: Mapping[str, Budget] | None = None,
 ) -> list[SubmissionResult]:
     """Grade every submission; a broken one becomes a result with its reason, never a crash.
 
@@ -128,7 +135,9 @@ def grade(
 
     ``on_start(submission)`` is called as a submission's notebook starts to
     run, ``on_result(result)`` as its grading ends. ``call_timeout`` is the
-    seconds each call into student code may take. ``zygote`` forks the
+    seconds each call into student code may take; ``budgets``, by assignment,
+    the seconds a submission's cells and calls may take in all (``d2lgrade.budget``;
+    none: no such bound); a submission graded again gets its budget afresh. ``zygote`` forks the
     students' processes and stays open afterwards; without one, ``grade``
     starts its own for this call. ``d2lgrade.pool.grade_many`` spreads
     submissions over several processes.
@@ -158,7 +167,8 @@ def grade(
         submission = submissions[index]
         if on_start is not None and index not in again:
             on_start(submission)
-        return _open(submission, submission_seed(submission, seed), zygote, graded)
+        budget = (budgets or {}).get(submission.assignment)  # afresh for each run, the second with every cell too
+        return _open(submission, submission_seed(submission, seed), zygote, graded, budget)
 
     again: set[int] = set()  # graded again with every cell
 

@@ -39,7 +39,7 @@ from d2lgrade import book
 from d2lgrade.course import Assignment, CourseError, GraderError
 from d2lgrade.execute import CellReport, NotebookRun
 from d2lgrade.results import TestResult
-from d2lgrade.student import CALL_TIMEOUT, Missing, Raised, Reference, Student, StudentFault, derive_seed
+from d2lgrade.student import CALL_TIMEOUT, Missing, OverBudget, Raised, Reference, Student, StudentFault, derive_seed
 
 __all__ = ["GraderError", "OpenSubmission", "Target", "run_graders"]
 
@@ -164,6 +164,10 @@ class GradingPlugin:
     def student(self, _submission: OpenSubmission, request: pytest.FixtureRequest) -> Student:
         """The submission being graded, behind the wire format."""
         question = request.node.get_closest_marker("question").args[0]
+        if _submission.run.over_budget:  # its process was stopped: every check left ends at once, with the reason
+            if "device" in request.fixturenames:
+                request.getfixturevalue("device")  # but one for a device this machine lacks is skipped, as always
+            raise OverBudget(question, _submission.run.budget)
         return _ProxyWithHint(
             _submission.run,
             functions=_submission.functions,

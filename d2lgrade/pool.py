@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -28,8 +29,9 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+from d2lgrade.budget import Budget
 from d2lgrade.course import Course, CourseError, GraderError
 from d2lgrade.limits import CALL_TIMEOUT
 from d2lgrade.results import SubmissionResult
@@ -103,6 +105,7 @@ class Pool:
         call_timeout: float = CALL_TIMEOUT,
         chunk: int | None = None,
         all_cells: bool = False,
+        budgets: Mapping[str, Budget] | None = None,
     ) -> list[SubmissionResult]:
         """What ``grade()`` returns for these arguments, graded by the workers.
 
@@ -115,9 +118,10 @@ class Pool:
             from d2lgrade.grade import grade  # here only: it imports torch, which the workers need and this process not
 
             return grade(submissions, course=course, seed=seed, questions=questions, public_only=public_only,
-                         on_start=on_start, on_result=on_result, call_timeout=call_timeout, all_cells=all_cells)
+                         on_start=on_start, on_result=on_result, call_timeout=call_timeout, all_cells=all_cells, budgets=budgets)
         options = {"course": str(course.root), "seed": seed, "questions": sorted(questions) if questions is not None else None,
-                   "public_only": public_only, "call_timeout": call_timeout, "all_cells": all_cells}
+                   "public_only": public_only, "call_timeout": call_timeout, "all_cells": all_cells,
+                   "budgets": {name: dataclasses.asdict(budget) for name, budget in (budgets or {}).items()}}
         while len(self.workers) < min(self.jobs, len(submissions)):
             self.workers.append(_Worker(self.events, self._zygote_share()))
         work = _Queue(submissions, len(self.workers), chunk)

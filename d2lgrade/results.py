@@ -107,6 +107,12 @@ class SubmissionResult:
     """the code cells (notebook indexes) not run, since no check depends on them (``d2lgrade.slicing``)"""
     all_cells_again: bool = False
     """graded a second time with every cell, since a failure could have come from a skipped one"""
+    budget: float | None = None
+    """the seconds its code could run in all, cells and calls (``d2lgrade.budget``); None: no such bound"""
+    used: float = 0.0
+    """the seconds its code ran, counted against the budget (of the second run, when graded again)"""
+    over_budget: bool = False
+    """it used all of its budget: its process was stopped and the checks not yet run ended as errors"""
     sandbox: dict = dataclasses.field(default_factory=dict)
     """what confined the student's process: ``network``, ``filesystem``, ``own_uid``, ``own_processes``, each
     True or the reason it could not be applied (see d2lgrade.sandbox)"""

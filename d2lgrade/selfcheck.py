@@ -37,6 +37,7 @@ from typing import Any
 
 from d2lgrade import __version__
 from d2lgrade.book import lent_functions
+from d2lgrade.budget import Budget
 from d2lgrade.course import Assignment, Course, find_course
 from d2lgrade.execute import NotebookRun
 from d2lgrade.notebook import CodeCell, top_level_definitions
@@ -213,6 +214,14 @@ def summary(title: str, questions: Sequence[QuestionResult], *, notes: Mapping[s
         lines.append(f"  The written answers ({written:g} points) are graded by hand.")
     lines.append("  Grading also runs hidden checks, so passing these is necessary, not sufficient.")
     return "\n".join(lines)
+
+
+def time_used(used: float, budget: Budget, over: bool) -> str:
+    """How long the notebook ran against what grading allows it, so that a slow one is seen before it is submitted."""
+    if over:
+        return budget.sentence()
+    reference = f"; the reference takes about {budget.reference:.2g} s" if budget.reference else ""
+    return f"Your notebook ran for {used:.1f} s of the {budget.seconds:g} s grading allows it{reference}."
 
 
 def _failing(questions: Iterable[QuestionResult]) -> set[str]:
@@ -433,10 +442,12 @@ def checks_for(assignment: str, namespace: MutableMapping[str, Any] | None = Non
 
 # ------------------------------------------------------------------ on the command line
 def check_notebook(path: Path, *, course: Course, assignment: str | None = None, questions: Collection[str] | None = None,
-                   seed: int = 0, colour: bool = False, all_cells: bool = False) -> int:
+                   seed: int = 0, colour: bool = False, all_cells: bool = False, submission_timeout: float | None = None) -> int:
     """``d2lgrade check``: grade a saved notebook with the public checks, exactly as grading runs it,
-    and print the summary. Returns the exit status: 0 only when every public check passed."""
+    within ``submission_timeout`` seconds in all (default: as grading's, ``d2lgrade.budget``),
+    and print the summary and the time it used. Returns the exit status: 0 only when every public check passed."""
     from d2lgrade import notebook as nb
+    from d2lgrade.budget import budgets_for
     from d2lgrade.grade import find_submissions, grade
 
     (submission,) = find_submissions([path], course=course, assignment=assignment)
@@ -458,7 +469,8 @@ def check_notebook(path: Path, *, course: Course, assignment: str | None = None,
     run = None if wanted is None else wanted.union(*(helpers_of(spec, name, definitions) for name in wanted))
     print(f"checking {path.name}: running it in a sandbox from the top, as grading does, then the public checks "
           "(a few seconds) ...", file=sys.stderr, flush=True)
-    (result,) = grade([submission], course=course, seed=seed, questions=run, public_only=True, all_cells=all_cells)
+    budgets = budgets_for(course, [spec.name], submission_timeout)
+    (result,) = grade([submission], course=course, seed=seed, questions=run, public_only=True, all_cells=all_cells, budgets=budgets)
     if result.error:
         print(f"{path.name} could not be checked: {result.error}")
         return 1
@@ -473,5 +485,6 @@ def check_notebook(path: Path, *, course: Course, assignment: str | None = None,
         print(question_report(shown[0], note=notes.get(shown[0].name, ""), colour=colour))
     else:
         print(summary(spec.name, shown, notes=notes, colour=colour))
+    print(time_used(result.used, budgets[spec.name], result.over_budget))
     graded = [q for q in shown if q.autograded]
     return 0 if graded and all(_passed(q) for q in graded) else 1

@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from d2lgrade import book, wire
-from d2lgrade.execute import NotebookRun
+from d2lgrade.budget import Budget
+from d2lgrade.execute import BudgetSpent, NotebookRun
 from d2lgrade.limits import CALL_TIMEOUT
 from d2lgrade.transport import AnswerTooLarge, TransportDied, TransportTimeout
 
@@ -29,6 +30,7 @@ __all__ = [
     "NotOwn",
     "Observation",
     "Outcome",
+    "OverBudget",
     "Raised",
     "Student",
     "StudentFault",
@@ -94,6 +96,13 @@ class TimedOut(StudentFault):
             function,
             f"`{function}` did not finish within {seconds:g} s; look for an endless loop or far too many iterations.",
         )
+
+
+class OverBudget(StudentFault):
+    """The submission's code used all of its time budget (``d2lgrade.budget``) before this check."""
+
+    def __init__(self, function: str, budget: Budget) -> None:
+        super().__init__(function, budget.sentence())
 
 
 class Crashed(StudentFault):
@@ -256,6 +265,8 @@ class Student:
             raise FailedBefore(name, earlier)  # no second wait, and no replay of the notebook, for the same fault
         try:
             answer = self._run.request(message, timeout=limit, lender=lender)
+        except BudgetSpent as exc:
+            raise OverBudget(name, exc.budget) from None
         except TransportTimeout:
             self._run.faults[name] = f"did not finish within {limit:g} s"
             raise TimedOut(name, limit) from None

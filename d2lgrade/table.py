@@ -64,6 +64,8 @@ def _notes(result: SubmissionResult) -> list[str]:
     if failed_cells:
         listed = ", ".join(f"cell {c.index + 1} ({c.ename})" for c in failed_cells[:5])
         notes.append(f"{len(failed_cells)} cell(s) stopped with an error: {listed}")
+    if result.over_budget:
+        notes.append(f"used all of its {result.budget:g} s: its process was stopped, the checks left ended as errors")
     if result.grader_errors:
         notes.append(f"GRADER ERROR in {len(result.grader_errors)} test(s); see the JSON results")
     return notes

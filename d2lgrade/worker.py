@@ -7,7 +7,8 @@ the pool's shared one through the inherited socket FD, else its own.
 
 It reads one JSON line per chunk on stdin: ``{"options": {...}, "chunk":
 [[index, submission], ...]}``, the options being ``grade()``'s (``course``,
-``seed``, ``questions``, ``public_only``, ``call_timeout``, ``all_cells``). It answers JSON
+``seed``, ``questions``, ``public_only``, ``call_timeout``, ``all_cells``, ``budgets`` as
+``{assignment: {"seconds": ..., "reference": ...}}``). It answers JSON
 lines on stdout: ``{"start": index}`` as a submission starts, ``{"result":
 index, "data": SubmissionResult.to_dict()}`` as its grading ends, ``{"idle":
 true}`` when the chunk is done, and ``{"error": kind, "message": text}``
@@ -23,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from d2lgrade.budget import Budget
 from d2lgrade.course import Course, CourseError
 from d2lgrade.grade import grade, start_zygote
 from d2lgrade.plugin import GraderError
@@ -48,6 +50,7 @@ def _grade_chunk(chunk: list, options: dict, zygote: Zygote | None, say) -> None
         public_only=options["public_only"],
         call_timeout=options["call_timeout"],
         all_cells=options.get("all_cells", False),
+        budgets={name: Budget(**budget) for name, budget in options.get("budgets", {}).items()},
         zygote=zygote,
         on_start=lambda s: say(start=index_of[id(s)]),
         on_result=lambda r: say(result=waiting[(r.student, r.path, r.seed)].pop(0), data=r.to_dict()),

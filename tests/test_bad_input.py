@@ -12,11 +12,15 @@ submission and what its student must see::
       "error_in": "result",              where: the result's error, a cell's error, or a test's message
       "score": 0,                        the score it must get: 0, or "full"
       "table": true                      whether the printed table must show the error too
+      "limits": {"timeout": 1,           (optional) grade it with these limits: seconds per call,
+                 "submission_timeout": 4} and for the whole notebook (``d2lgrade.budget``)
     }
 
 All cases go into one class folder as ``<case>.ipynb``, next to two honest
 students (the reference, and a catalogue wrong answer), and the whole class
 is graded in one ``grade()`` call, then once more through the command line.
+The cases with ``limits`` (the slow ones) are graded apart, in a ``grade()``
+call with those limits, so that they take seconds rather than minutes.
 Adding a case is adding a file.
 """
 
@@ -35,6 +39,7 @@ import nbformat
 import pytest
 from rich.console import Console
 
+from d2lgrade.budget import Budget
 from d2lgrade.catalogue import find
 from d2lgrade.course import Course
 from d2lgrade.export import read_json
@@ -110,7 +115,7 @@ CHANGES = {
 
 def _notebook_bytes(course: Course, case: dict) -> bytes:
     """The filled-in stub, changed, encoded (what an encoding lacks becomes "?") and cut as the case says."""
-    notebook = filled_stub(course, ASSIGNMENT, case.get("answers", {}))
+    notebook = filled_stub(course, ASSIGNMENT, case.get("answers", {}), fill=case.get("fill", True))
     for change, value in case.get("change", {}).items():
         notebook = CHANGES[change](notebook, value)
     data = (json.dumps(notebook, indent=1, ensure_ascii=False) + "\n").encode(case.get("encoding", "utf-8"), errors="replace")
@@ -158,6 +163,20 @@ def _make(course: Course, case: dict, path: Path, outside: Path) -> None:
 
 MAKERS = ("text", "bytes", "from_stub", "big", "zip", "directory", "symlink", "fifo")
 CASES = [_read(path) for path in CASE_PATHS]
+LIMITS = ("timeout", "submission_timeout")
+
+
+def _limits(case: dict) -> tuple[float, float] | None:
+    """(seconds per call, seconds in all) for a case graded with its own limits; None for the others."""
+    return (case["limits"]["timeout"], case["limits"]["submission_timeout"]) if "limits" in case else None
+
+
+def _grade(course: Course, folder: Path, limits: tuple[float, float] | None, **options) -> dict[str, SubmissionResult]:
+    """The notebooks of ``folder`` graded with those limits (with grading's defaults when None), by student."""
+    submissions = find_submissions([folder], course=course)
+    if limits is not None:
+        options |= {"call_timeout": limits[0], "budgets": {ASSIGNMENT: Budget(limits[1])}}
+    return {r.student: r for r in grade(submissions, course=course, seed=0, **options)}
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -167,23 +186,30 @@ def course() -> Course:
 
 
 @pytest.fixture(scope="module")
-def class_folder(course: Course, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every case as ``<case>.ipynb`` and the honest students, in one flat folder."""
-    folder = tmp_path_factory.mktemp("class")
+def folders(course: Course, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[float, float] | None, Path]:
+    """Every case as ``<case>.ipynb``, in one flat folder per set of limits; the honest students with the
+    cases graded with grading's defaults (key None)."""
+    found = {limits: tmp_path_factory.mktemp("class") for limits in dict.fromkeys([None, *map(_limits, CASES)])}
     outside = tmp_path_factory.mktemp("outside") / "full_marks.ipynb"
     outside.write_bytes(_notebook_bytes(course, {}))
     for student, answers in HONEST.items():
-        nbformat.write(filled_stub(course, ASSIGNMENT, answers), folder / f"{student}.ipynb")
+        nbformat.write(filled_stub(course, ASSIGNMENT, answers), found[None] / f"{student}.ipynb")
     for case in CASES:
-        _make(course, case, folder / f"{case['name']}.ipynb", outside)
-    return folder
+        _make(course, case, found[_limits(case)] / f"{case['name']}.ipynb", outside)
+    return found
 
 
 @pytest.fixture(scope="module")
-def graded(class_folder: Path, course: Course) -> dict[str, SubmissionResult]:
-    """The class graded in one call, found as the command line finds it, by student."""
-    submissions = find_submissions([class_folder], course=course)
-    return {r.student: r for r in grade(submissions, course=course, seed=0)}
+def class_folder(folders: dict) -> Path:
+    """The honest students and the cases graded with grading's defaults."""
+    return folders[None]
+
+
+@pytest.fixture(scope="module")
+def graded(folders: dict, course: Course, zygote) -> dict[str, SubmissionResult]:
+    """The class graded in one call per set of limits, found as the command line finds it, by student."""
+    return {student: result for limits, folder in folders.items()
+            for student, result in _grade(course, folder, limits, zygote=zygote).items()}
 
 
 @pytest.fixture(scope="module")
@@ -227,6 +253,9 @@ def test_case_file_is_well_formed(case: dict) -> None:
     assert case.get("error_in") in WHERE, f"{case['name']}: error_in must be one of {WHERE}"
     assert case.get("score") in (0, "full"), f"{case['name']}: score must be 0 or \"full\""
     assert isinstance(case.get("table"), bool)
+    if "limits" in case:
+        limits = case["limits"]
+        assert set(limits) == set(LIMITS) and all(limits[k] > 0 for k in LIMITS), f"{case['name']}: limits are {LIMITS}"
     if case["error"] is None:
         assert not case["table"], f"{case['name']}: a case with no error has nothing to show in the table"
     else:
@@ -285,6 +314,8 @@ def test_the_command_line_grades_every_student(class_folder: Path, graded: dict[
     )
     assert run.returncode == 0, run.stderr[-3000:]
     found = {r.student: r for r in read_json(tmp_path / "results.json")}
+    slow = {case["name"] for case in CASES if _limits(case) is not None}  # not in the folder: graded apart
+    graded = {student: result for student, result in graded.items() if student not in slow}
     assert set(found) == set(graded)
     for student, result in graded.items():
         assert (found[student].error, found[student].score) == (result.error, result.score), student
@@ -325,10 +356,10 @@ def _scores(result: SubmissionResult) -> tuple:
     return result.error, {q.name: q.score for q in result.questions}
 
 
-def test_every_case_scores_the_same_with_all_cells(class_folder: Path, course: Course, graded: dict[str, SubmissionResult]) -> None:
+def test_every_case_scores_the_same_with_all_cells(folders: dict, course: Course, graded: dict[str, SubmissionResult], zygote) -> None:
     """Grading runs only the cells the checks need; running every cell, as nbgrader does, changes no score."""
-    submissions = find_submissions([class_folder], course=course)
-    everything = {r.student: r for r in grade(submissions, course=course, seed=0, all_cells=True)}
+    everything = {student: result for limits, folder in folders.items()
+                  for student, result in _grade(course, folder, limits, zygote=zygote, all_cells=True).items()}
     assert sorted(everything) == sorted(graded)
     differ = [name for name in graded if _scores(graded[name]) != _scores(everything[name])]
     assert not differ, f"scores depend on the cells run: {differ}"

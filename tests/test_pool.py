@@ -31,9 +31,9 @@ PROGRESS_LINE = re.compile(r"^\[(\d+)/(\d+)\] (\S+) (\S+) (\S+)(?: \(about \d+ (
 
 
 def _without_times(value):
-    """A result as JSON, without the seconds things took (the only part that may differ between runs)."""
+    """A result as JSON, without the seconds things took (the only parts that may differ between runs)."""
     if isinstance(value, dict):
-        return {k: _without_times(v) for k, v in value.items() if k != "seconds"}
+        return {k: _without_times(v) for k, v in value.items() if k not in ("seconds", "used")}
     if isinstance(value, (list, tuple)):
         return [_without_times(v) for v in value]
     return value

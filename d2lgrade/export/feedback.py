@@ -49,6 +49,14 @@ def cells_run(result: SubmissionResult) -> str:
             "from the top); your score does not depend on them.")
 
 
+def budget_note(result: SubmissionResult) -> str:
+    """Why the checks after some point did not run, when the notebook used all of its time; else empty."""
+    if not result.over_budget:
+        return ""
+    return (f"Your notebook used all of the {result.budget:g} s it may run, so the checks after that point did not run: "
+            "look for a loop that runs far longer than the book's.")
+
+
 MARKS = {"passed": "✓", "failed": "✗", "error": "✗", "grader_error": "?", "skipped": "–"}
 
 
@@ -77,6 +85,8 @@ def feedback_html(result: SubmissionResult) -> str:
     ]
     if ran := cells_run(result):
         body.append(f'<p class="meta">{escape(ran)}</p>')
+    if slow := budget_note(result):
+        body.append(f'<div class="box">{escape(slow)}</div>')
     if result.error:
         body.append(f'<div class="box"><b>Your notebook could not be graded.</b><pre>{escape(result.error)}</pre></div>')
     problems = cell_problems(result)
@@ -119,6 +129,8 @@ def feedback_text(result: SubmissionResult) -> str:
     ]
     if ran := cells_run(result):
         lines += [ran]
+    if slow := budget_note(result):
+        lines += [slow]
     if result.error:
         lines += ["", "Your notebook could not be graded:", *_indented(result.error)]
     problems = cell_problems(result)

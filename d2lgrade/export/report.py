@@ -16,7 +16,7 @@ import dataclasses
 import io
 import os
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from html import escape
 from pathlib import Path
 
@@ -137,12 +137,19 @@ def _summary_html(results: Sequence[SubmissionResult]) -> str:
     not_graded = sum(1 for r in results if r.error)
     if not_graded:
         parts.append(f"{not_graded} could not be graded (scored 0)")
+    slow = [r for r in results if r.over_budget]
+    if slow:
+        parts.append(f"{len(slow)} used all of their time ({_seconds(r.budget for r in slow)}) before every check ran")
     broken = [r for r in results if r.grader_errors]
     if broken:
         parts.append(f"grader errors in {len(broken)} submission(s): see results.json")
     seeds = sorted({r.seed for r in results})
     parts.append("seed " + ", ".join(map(str, seeds)))
     return f'<p class="meta">{escape("; ".join(parts))}.</p>'
+
+
+def _seconds(budgets: Iterable[float | None]) -> str:
+    return ", ".join(f"{budget:g} s" for budget in sorted({b for b in budgets if b is not None}))
 
 
 def _questions_table(results: Sequence[SubmissionResult], names: list[str]) -> str:
