@@ -70,7 +70,7 @@ def test_check_shows_a_green_line_per_passed_check(capsys):
 def test_check_explains_a_wrong_answer_without_grader_code(capsys):
     namespace = _kernel("linreg_scratch", _wrong("linreg_scratch", "squared_loss_no_half"))
     out = _report("linreg_scratch", "squared_loss", namespace, capsys=capsys)
-    assert out.startswith("squared_loss: 0 of 1 public checks passed (0/1 points)"), out
+    assert out.startswith("squared_loss: 0 of 3 public checks passed (0/1 points)"), out
     assert "  ✗ squared_loss is (y_hat - y)**2 / 2 for each example" in out
     # what was expected, what came back (the table of mismatches), and no pytest or grader internals
     assert "has wrong values" in out and "Got | Expected" in out and "| 9 | 4.5" in out
@@ -80,7 +80,7 @@ def test_check_explains_a_wrong_answer_without_grader_code(capsys):
 
 def test_check_on_the_stub_says_not_implemented_yet(capsys):
     out = _report("linreg_scratch", "sgd", _kernel("linreg_scratch", fill=False), capsys=capsys)
-    assert out.startswith("sgd: 0 of 1 public checks passed (0/2 points)")
+    assert out.startswith("sgd: 0 of 2 public checks passed (0/2 points)")
     assert "`sgd` is not implemented yet (it raises NotImplementedError)." in out
 
 
