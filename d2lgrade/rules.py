@@ -282,4 +282,5 @@ def expect_gradients_flow(student, name: str, inputs: Mapping[str, torch.Tensor]
     expect(isinstance(grads, list) and len(grads) == len(wrt), f"Could not differentiate {call}.", hint)
     for input_name, grad in zip(wrt, grads):
         expect(grad is not None, f"The result of {call} does not depend on {input_name} for autograd: no gradient reaches it.", hint)
-        expect_close(f"the gradient of sum({call[1:-1]}) with respect to {input_name}", grad, gradients[input_name], hint=hint)
+        expect_close(f"the gradient of sum({call[1:-1]}) with respect to {input_name}", grad, gradients[input_name],
+                     hint="A gradient follows from the formula: once the values are right, it will be too.")

@@ -63,10 +63,11 @@ def _raised(exc):
 
 
 def _summary(timer):
-    out = {}
+    out = {"types": {}}
     for key, get in (("times", lambda: list(timer.times)), ("sum", timer.sum), ("avg", timer.avg), ("cumsum", timer.cumsum)):
         try:
             value = get()
+            out["types"][key] = type(value).__module__ + "." + type(value).__qualname__
             out[key] = value.tolist() if hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1 else value
         except Exception as exc:
             out[key] = _raised(exc)
@@ -170,6 +171,9 @@ def test_timer_summaries(student):
              "Return one running total per recorded time as a list, e.g. np.array(self.times).cumsum().tolist().")
     expect_same_floats("With times [1.5, 0.25, 3.0], `timer.cumsum()`", timer_floats("`timer.cumsum()`", cumsum), [1.5, 1.75, 4.75],
                        "Return the running totals of the times, one per recorded time.")
+    kind = summary["types"]["cumsum"]
+    expect(kind == "builtins.list", f"`timer.cumsum()` should return a list, as the notebook says, but it returns a {kind}.",
+           "Turn the running totals into a list: np.array(self.times).cumsum().tolist().")
 
 
 @question("Timer")

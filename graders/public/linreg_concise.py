@@ -340,13 +340,13 @@ def test_huber_small_example(student):
 @question("HuberLoss")
 def test_huber_sigma_two_flat_labels(student):
     """HuberLoss(sigma=2.0) uses sigma as the threshold and in the quadratic part, with labels of shape (n,)"""
-    y_hat = torch.tensor([[0.5], [1.0], [3.0], [-5.0]])
-    y = torch.zeros(4)
+    y_hat = torch.tensor([[1.5], [0.0], [5.0], [-5.0]])
+    y = torch.tensor([1.0, -1.0, 2.0, 0.0])
     out = student.run("HuberLoss", Code(HUBER, result="out", inputs={"y_hat": y_hat, "y": y, "options": {"sigma": 2.0}}))
     value = expect_scalar("`HuberLoss(sigma=2.0)(y_hat, y)`", out["value"], hint="Return the mean over all elements, a single number.")
     # (0.5**2 / 4 + 1 / 4 + (3 - 1) + (5 - 1)) / 4
     expect(abs(value - 1.578125) < 1e-5,
-           f"For errors 0.5, 1, 3 and -5 with sigma=2 and y of shape (4,), the loss should be (0.0625 + 0.25 + 2 + 4) / 4 = 1.578125, "
+           f"For errors y_hat - y of 0.5, 1, 3 and -5 with sigma=2 and y of shape (4,), the loss should be (0.0625 + 0.25 + 2 + 4) / 4 = 1.578125, "
            f"but it is {value:.6g}.",
            "Per element: abs(d) - sigma/2 if abs(d) > sigma, else d**2 / (2*sigma), with parentheses around 2*sigma; reshape y "
            "to y_hat's shape first. torch's nn.HuberLoss(delta=sigma) is sigma times this.")

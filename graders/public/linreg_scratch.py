@@ -236,18 +236,12 @@ def test_train_converges(student):
 
 @question("fit_resistance")
 def test_fit_resistance_ten_ohm(student):
-    """fit_resistance finds a 10 ohm resistor to within 1%"""
+    """fit_resistance finds a 10 ohm resistor to within 1%, learning with autograd rather than a solver"""
     current = torch.linspace(0.1, 2.0, 40)
     voltage = 10.0 * current + 0.3
     R, offset = _pair("`fit_resistance`", student.fit_resistance(current, voltage))
     R = expect_scalar("R", R)
     expect(math.isclose(R, 10.0, rel_tol=0.01), f"R should be about 10 ohm, but `fit_resistance` returned {R:.4g}.")
-
-
-@question("fit_resistance")
-def test_fit_resistance_learns_with_autograd(student):
-    """fit_resistance learns with autograd, not with a closed-form solver"""
-    student.fit_resistance(torch.linspace(0.1, 2.0, 10), torch.linspace(1.0, 20.0, 10))  # a stub says "not implemented yet"
     expect_no_calls(student, "fit_resistance", CLOSED_FORM, NO_CLOSED_FORM)
     expect_calls(student, "fit_resistance", AUTOGRAD, NO_CLOSED_FORM)
 
@@ -262,17 +256,10 @@ def test_planck_at_the_sun(student):
 
 @question("fit_temperature")
 def test_fit_temperature_sun(student):
-    """fit_temperature finds 5800 K from a noiseless spectrum to within 2%"""
+    """fit_temperature finds 5800 K from a noiseless spectrum to within 2%, learning with autograd rather than a solver"""
     wavelengths = torch.linspace(0.3, 3.0, 25)
     T = expect_scalar("the temperature", student.fit_temperature(wavelengths, _radiance(wavelengths, 5800.0)))
     expect(abs(T - 5800) / 5800 < 0.02, f"The temperature should be about 5800 K, but `fit_temperature` returned {T:.5g}.")
-
-
-@question("fit_temperature")
-def test_fit_temperature_learns_with_autograd(student):
-    """fit_temperature learns with autograd, not with a closed-form solver"""
-    wavelengths = torch.linspace(0.3, 3.0, 25)
-    student.fit_temperature(wavelengths, _radiance(wavelengths, 5800.0))  # a stub says "not implemented yet"
     expect_no_calls(student, "fit_temperature", CLOSED_FORM, NO_CLOSED_FORM)
     expect_calls(student, "fit_temperature", AUTOGRAD, NO_CLOSED_FORM)
 
@@ -336,3 +323,12 @@ def test_batch_sizes_even(student):
     got = student.batch_sizes(100, 10)
     sizes = [expect_scalar("each batch size", s, allow={INTEGER}) for s in got] if isinstance(got, (list, tuple)) else None
     expect(sizes == [10] * 10, f"`batch_sizes(100, 10)` should be ten 10s, but it is {describe(got) if sizes is None else sizes}.")
+
+
+@question("batch_sizes")
+def test_batch_sizes_uneven(student):
+    """batch_sizes(23, 10) is 10, 10 and then the smaller last batch of 3"""
+    got = student.batch_sizes(23, 10)
+    sizes = [expect_scalar("each batch size", s, allow={INTEGER}) for s in got] if isinstance(got, (list, tuple)) else None
+    expect(sizes == [10, 10, 3], f"`batch_sizes(23, 10)` should be [10, 10, 3], but it is {describe(got) if sizes is None else sizes}.",
+           "data_iter keeps the last, smaller batch: count it too.")
