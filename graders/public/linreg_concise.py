@@ -169,7 +169,7 @@ def test_load_array_keeps_a_smaller_last_batch_and_reshuffles(student):
     for batches in out["passes"]:
         expect(all(isinstance(batch, list) and len(batch) == 2 for batch in batches),
                "Each minibatch should be a pair (X, y).", "Wrap both tensors: data.TensorDataset(*data_arrays).")
-        sizes = [len(X) for X, _ in batches]
+        sizes = [len(expect_tensor("each X batch", X)) for X, _ in batches]
         expect(sizes == [5, 5, 5, 5, 3], f"Over 23 examples with batch_size=5 the batch sizes should be [5, 5, 5, 5, 3], "
                f"but they are {sizes}.", "Keep the last, smaller batch: leave drop_last at its default, False.")
         passes.append([int(i) for X, _ in batches for i in X[:, 0].tolist()])

@@ -100,7 +100,7 @@ def test_data_iter_keeps_a_smaller_last_batch(student):
     """with 23 examples and batches of 10, data_iter yields 10, 10 and then 3 examples"""
     features = torch.arange(23.0).reshape(23, 1)
     batches = expect_items("`data_iter(10, features, labels)`", student.data_iter(10, features, 2 * features))
-    sizes = [len(_pair("each batch of `data_iter`", batch)[0]) for batch in batches]
+    sizes = [len(expect_tensor("each X batch", _pair("each batch of `data_iter`", batch)[0])) for batch in batches]
     expect(sizes == [10, 10, 3], f"Over 23 examples `data_iter(10, ...)` should yield batches of [10, 10, 3], but they are {sizes}.",
            "Keep the last, smaller batch: slice indices[i: min(i + batch_size, num_examples)].")
 
@@ -114,7 +114,8 @@ def test_data_iter_shuffles_anew_each_pass(student):
     for _ in range(2):
         outcome = student.call("data_iter", 10, features, labels)
         batches = expect_items("`data_iter(10, features, labels)`", outcome.value)
-        orders.append([int(i) for batch in batches for i in _pair("each batch of `data_iter`", batch)[0].reshape(-1).tolist()])
+        X_batches = [expect_tensor("each X batch", _pair("each batch of `data_iter`", batch)[0]) for batch in batches]
+        orders.append([int(i) for X in X_batches for i in X.reshape(-1).tolist()])
         expect_close("features after `data_iter`", outcome.args[1], features,
                      hint="Shuffle a list of indices, not the caller's tensors: do not change features or labels in place.")
     expect(orders[0] != list(range(50)), "`data_iter` yielded the examples in their stored order.",
