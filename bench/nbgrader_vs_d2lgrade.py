@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import json
 import os
 import shutil
 import statistics
@@ -40,6 +41,33 @@ ASSIGNMENT = "linreg_scratch"
 TOLERANCE = 1e-3
 #: Notebooks without code in the larger empty class, enough to tell their cost from the start-up.
 EMPTY_CLASS = 10
+#: The question a student checks in the check timings (one with helpers of its own: linreg's output).
+CHECKED = "squared_loss"
+#: What a kernel runs for ``check(CHECKED)``: the notebook's code cells in one namespace, then the check,
+#: timed on its own (the first call, which also loads the checks, and the median of three more).
+KERNEL_CHECK = """
+import contextlib, io, json, statistics, sys, time
+from pathlib import Path
+import nbformat
+from d2lgrade.course import Course
+from d2lgrade.selfcheck import checks_for
+root, notebook, question = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+shell.enable_gui = lambda gui=None: None  # %matplotlib inline, as a kernel takes it
+with contextlib.redirect_stdout(io.StringIO()):
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "code" and "check" not in cell.metadata.get("tags", []):  # the self-check cells
+            shell.run_cell(cell.source).raise_error()
+check, _ = checks_for("ASSIGNMENT", shell.user_ns, course=Course(root), colour=False)
+seconds = []
+for _ in range(4):
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        check(question)
+    seconds.append(time.perf_counter() - start)
+print(json.dumps({"first": seconds[0], "again": statistics.median(seconds[1:]), "printed": printed.getvalue()}))
+""".replace('"ASSIGNMENT"', repr(ASSIGNMENT))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,6 +230,32 @@ def time_d2lgrade(tmp: Path, root: Path, repeats: int, jobs: int | None) -> D2lg
     return runs
 
 
+def time_cli_check(root: Path, repeats: int) -> float:
+    """Median wall time of ``d2lgrade check <reference> --question CHECKED``, the whole command."""
+    notebook = _notebook_path(root / "submitted", "reference")
+    command = [sys.executable, "-m", "d2lgrade.cli", "--course", str(root), "check", str(notebook), "--question", CHECKED]
+    return statistics.median(run_timed(command, root) for _ in range(repeats))
+
+
+def time_kernel_check(root: Path) -> dict:
+    """``check(CHECKED)`` in a kernel-like process that ran the reference's cells: the first call's
+    seconds and the median of three more."""
+    notebook = _notebook_path(root / "submitted", "reference")
+    done = subprocess.run([sys.executable, "-c", KERNEL_CHECK, str(root), str(notebook), CHECKED], cwd=root, env=_tool_env(),
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the in-kernel check failed:\n{done.stderr[-3000:]}")
+    timings = json.loads(done.stdout.strip().splitlines()[-1])
+    if not timings["printed"].strip() or "✗" in timings["printed"]:
+        raise SystemExit(f"the in-kernel check of the reference did not pass:\n{timings['printed']}")
+    return timings
+
+
+def report_checks(cli_seconds: float, kernel: dict, repeats: int) -> None:
+    print(f"d2lgrade check --question {CHECKED}: {cli_seconds:.1f} s (median of {repeats}, the whole command)")
+    print(f"in-kernel check({CHECKED!r}): {kernel['first'] * 1000:.0f} ms the first time, {kernel['again'] * 1000:.0f} ms after")
+
+
 def report_overhead(runs: D2lgradeRuns, n: int, empties: int, few: int) -> None:
     """d2lgrade's time per submission beyond the submission's own cells and grader tests.
 
@@ -261,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ratio: d2lgrade grades {nbgrader_wall / runs.wall('class'):.1f} times as many submissions per second as nbgrader")
         agree = compare_scores(students, theirs, d2lgrade_scores(runs.classes[0] / "results.json"))
         report_overhead(runs, n, empties, few)
+        report_checks(time_cli_check(root, args.repeats), time_kernel_check(root), args.repeats)
     if not agree:
         print("FAIL: nbgrader and d2lgrade disagree on honest submissions", file=sys.stderr)
         return 1

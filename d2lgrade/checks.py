@@ -65,6 +65,9 @@ KIND_MISTAKES = {
 }
 NON_FINITE = ("NaN and infinity usually come from a division by zero, the log of zero or of a negative number, "
               "or an overflow.")
+#: The likely mistake behind an answer of the wrong type, whatever the check's own hint is about.
+NO_RETURN = "Is a `return` missing at the end of the function?"
+NOT_A_TENSOR = "Compute the answer with tensor operations on the inputs rather than building a Python list or number."
 
 
 def fail(message: str) -> NoReturn:
@@ -200,7 +203,7 @@ def expect_tensor(
     """
     __tracebackhide__ = True
     if not isinstance(got, torch.Tensor):
-        fail(_with_hint(f"{what} should be a tensor, but it is {describe(got)}.", hint))
+        fail(_with_hint(f"{what} should be a tensor, but it is {describe(got)}.", NO_RETURN if got is None else hint))
     if shape is not None and tuple(got.shape) != tuple(shape):
         fail(_with_hint(f"{what} should have shape {tuple(shape)}, but it has shape {tuple(got.shape)}.", hint))
     if dtype is not None and got.dtype != dtype:
@@ -325,15 +328,23 @@ def _mismatch_table(got: torch.Tensor, expected: torch.Tensor, bad: torch.Tensor
     flat = diff.reshape(-1)
     count = int(bad.sum())
     worst = int(torch.argmax(flat))
-    lines = [
-        f"Mismatched elements: {count} / {bad.numel()}; largest difference {float(flat[worst]):.4g}.",
-        "Index | Got | Expected",
-    ]
     order = torch.argsort(flat, descending=True, stable=True)[: min(TABLE_ROWS, count)]
-    for position in order.tolist():
-        index = _index(position, got.shape)
-        lines.append(f"{index} | {_show(got.reshape(-1)[position])} | {_show(expected.reshape(-1)[position])}")
-    return "\n".join(lines)
+    rows = [(str(_index(position, got.shape)), _show(got.reshape(-1)[position]), _show(expected.reshape(-1)[position]))
+            for position in order.tolist()]
+    summary = f"Mismatched elements: {count} / {bad.numel()}; largest difference {float(flat[worst]):.4g}."
+    return summary + "\n" + aligned_table(("Index", "Got", "Expected"), rows)
+
+
+def aligned_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns separated by " | ", each as wide as its widest entry: the first (an index) to the left,
+    the others (numbers) to the right."""
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        cells = [row[0].ljust(widths[0]), *(cell.rjust(width) for cell, width in zip(row[1:], widths[1:]))]
+        return " | ".join(cells).rstrip()
+
+    return "\n".join(line(row) for row in (header, *rows))
 
 
 def _expect_finite_where_expected(what: str, got: torch.Tensor, expected: torch.Tensor) -> None:
@@ -351,10 +362,11 @@ def _expect_finite_where_expected(what: str, got: torch.Tensor, expected: torch.
 def _close_numbers(
     what: str, got: Any, expected: Any, rtol: float, atol: float, hint: str, allow: Collection[str]
 ) -> None:
-    """One number against one number."""
+    """One number against one number; ``hint`` is for a wrong value only."""
     __tracebackhide__ = True
     target = float(expected)
-    value = expect_scalar(what, got, hint, allow=set(allow) - {COMPLEX}, finite=math.isfinite(target))
+    type_hint = NO_RETURN if got is None else ""
+    value = expect_scalar(what, got, type_hint, allow=set(allow) - {COMPLEX}, finite=math.isfinite(target))
     both_nan = math.isnan(value) and math.isnan(target)
     if not (both_nan or math.isclose(value, target, rel_tol=rtol, abs_tol=atol)):
         fail(_with_hint(f"{what} should be {target:.6g}, but it is {value:.6g}.", hint))
@@ -372,6 +384,9 @@ def expect_close(
     magnitudes: bool = False,
 ) -> None:
     """``got`` must equal ``expected`` within tolerance, with the same shape.
+
+    ``hint`` names the likely mistake behind wrong values; a wrong type or
+    shape fails with its own words, without it.
 
     Both may be tensors, arrays or numbers; values are compared on the CPU in
     float64 (complex128 when ``expected`` is complex), so that float32 and
@@ -392,11 +407,11 @@ def expect_close(
         _close_numbers(what, got, expected, rtol, atol, hint, set(allow) | own)
         return
     if not isinstance(got, (torch.Tensor, np.ndarray)):
-        fail(_with_hint(f"{what} should be a tensor, but it is {describe(got)}.", hint))
+        mistake = NO_RETURN if got is None else NOT_A_TENSOR
+        fail(_with_hint(f"{what} should be a tensor, but it is {describe(got)}.", mistake))
     expected_t = _as_tensor(expected)
     if tuple(got.shape) != tuple(expected_t.shape):
-        shapes = f"shape {tuple(expected_t.shape)}, but it has shape {tuple(got.shape)}"
-        fail(_with_hint(f"{what} should have {shapes}.", hint))
+        fail(f"{what} should have shape {tuple(expected_t.shape)}, but it has shape {tuple(got.shape)}.")
     expected_dtype = _dtype(expected)
     own = {dtype_kind(expected_t.dtype if expected_dtype is None else expected_dtype)} & KINDS
     _expect_kind(what, got, dtype_kind(got.dtype), set(allow) | own | ({COMPLEX} if magnitudes else set()))

@@ -17,8 +17,8 @@ ALL_CELLS_HELP = ("run every code cell, as nbgrader does, instead of only those 
 
 
 def _autograde(args: argparse.Namespace) -> int:
-    from d2lgrade.grade import find_submissions, submission_seed
-    from d2lgrade.plugin import GraderError
+    from d2lgrade.course import GraderError
+    from d2lgrade.submissions import find_submissions, submission_seed
     from d2lgrade.pool import WorkerError, default_jobs, grade_many
     from d2lgrade.progress import GradingProgress
     from d2lgrade.store import ResultStore, clashes, graded_with
@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--all-cells", action="store_true", help=ALL_CELLS_HELP)
     check.set_defaults(run=_check)
 
-    release = verbs.add_parser("release", help="build the student release: stubs, public checks, the engine, a README")
+    release = verbs.add_parser("release", help="build the student release: stubs, public checks, the engine, a README and the student wheel")
     release.add_argument("assignments", nargs="+", help="the assignments to release")
     release.add_argument("--out", type=Path, required=True, help="the folder to create")
     release.add_argument("--zip", action="store_true", help="also write <out>.zip beside the folder")

@@ -16,11 +16,15 @@ from pathlib import Path
 
 from d2lgrade import notebook as nb
 
-__all__ = ["Assignment", "Course", "CourseError", "find_course"]
+__all__ = ["Assignment", "Course", "CourseError", "GraderError", "find_course"]
 
 
 class CourseError(Exception):
     """The course folder is missing something d2lgrade needs (a staff-facing problem)."""
+
+
+class GraderError(Exception):
+    """The graders themselves could not run (a staff-facing problem)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,7 +170,7 @@ def find_course(start: Path | None = None) -> Course:
     """The course to use: ``$D2LGRADE_COURSE``, else the nearest folder up from
     ``start`` (the working directory) that has ``graders/`` and ``solutions/``
     (or, in a release, ``assignments/``), else the checkout or release this
-    package was installed from."""
+    package was installed from, else the assignments the student wheel holds."""
     if os.environ.get("D2LGRADE_COURSE"):
         root = Path(os.environ["D2LGRADE_COURSE"]).resolve()
         if not _is_course(root):
@@ -179,4 +183,8 @@ def find_course(start: Path | None = None) -> Course:
     checkout = Path(__file__).resolve().parent.parent
     if _is_course(checkout):
         return Course(checkout)
+    # The student wheel keeps its released assignments inside the package (``d2lgrade.wheel``).
+    packaged = Path(__file__).resolve().parent / "released"
+    if _is_course(packaged):
+        return Course(packaged)
     raise CourseError("no course found: run inside a course folder or set D2LGRADE_COURSE")

@@ -197,7 +197,7 @@ def _overview(result: SubmissionResult) -> str:
 def _submitted_notebook(folder: Path, assignment: str, course: Course) -> Path | None:
     """The notebook to grade among what the student uploaded: ``<assignment>.ipynb``, else one
     whose graded cells are this assignment's, else any notebook (its grading says what is wrong)."""
-    from d2lgrade.grade import guess_assignment
+    from d2lgrade.submissions import guess_assignment
 
     notebooks = sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     for path in notebooks:

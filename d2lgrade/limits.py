@@ -8,10 +8,13 @@ CPU limit below is a backstop for a process that escapes them.
 
 from __future__ import annotations
 
-import resource
 import signal
 
-__all__ = ["LIMITS", "apply_limits"]
+__all__ = ["CALL_TIMEOUT", "LIMITS", "apply_limits"]
+
+#: Seconds a single call into student code may take unless the grader says otherwise (the grading side
+#: enforces it; it is here so that modules which only pass it on need not import the grading side).
+CALL_TIMEOUT = 30.0
 
 #: (resource, soft and hard limit) applied to every student process.
 LIMITS = {
@@ -26,6 +29,8 @@ LIMITS = {
 
 def apply_limits() -> None:
     """Lower this process's limits (never raise them); a file too large becomes an OSError."""
+    import resource  # here: the in-kernel checks import this module for CALL_TIMEOUT, on Windows too
+
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() then fails with EFBIG instead of killing
     for name, value in LIMITS.items():
         kind = getattr(resource, name)

@@ -35,7 +35,8 @@ def grade_question(assignment: str, question: str, namespace: MutableMapping[str
     with quiet():
         spec = find_course().assignment(assignment)
         reference = load_reference(spec)
-    tests = run_in_kernel(spec, namespace, questions={question}, reference=reference, public_only=False, seed=seed)
+    tests = run_in_kernel(spec, namespace, questions={question}, reference=reference, public_only=False, seed=seed,
+                          self_check=False)
     (result,) = question_results(spec, tests, {question})
     print(question_report(result, public=False))
     return result.score

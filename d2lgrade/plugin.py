@@ -36,7 +36,7 @@ import pytest
 import torch
 
 from d2lgrade import book
-from d2lgrade.course import Assignment, CourseError
+from d2lgrade.course import Assignment, CourseError, GraderError
 from d2lgrade.execute import CellReport, NotebookRun
 from d2lgrade.results import TestResult
 from d2lgrade.student import CALL_TIMEOUT, Missing, Raised, Reference, Student, StudentFault, derive_seed
@@ -48,10 +48,6 @@ GRADER_BROKE = "The grader could not check this answer because of a problem on o
 
 #: Errors that a cell left unrun could explain: such a submission is graded again with every cell.
 SKIPPED_CELL_ERRORS = frozenset({"NameError", "UnboundLocalError", "AttributeError", "ImportError", "ModuleNotFoundError", "KeyError"})
-
-
-class GraderError(Exception):
-    """The graders themselves could not run (a staff-facing problem)."""
 
 
 @dataclasses.dataclass
@@ -69,6 +65,8 @@ class OpenSubmission:
     """the code cells grading did not run, since no check depends on them (``d2lgrade.slicing``)"""
     suspect: bool = False
     """a check failed in a way that one of the skipped cells could explain"""
+    in_kernel: bool = False
+    """the student's own kernel (the self-check), not a run of the saved notebook"""
     _copies: dict[str, bool] = dataclasses.field(default_factory=dict, repr=False)
 
     def copies_d2l(self, name: str) -> bool:
@@ -176,6 +174,7 @@ class GradingPlugin:
             test=_test_key(request.node),
             timeout=self.call_timeout,
             hint=_submission.missing_hint(),
+            kernel=_submission.in_kernel,
         )
 
     @pytest.fixture(scope="session")
@@ -240,19 +239,32 @@ class GradingPlugin:
 
 
 class _ProxyWithHint(Student):
-    """A Student whose "not defined" message names the cell that failed."""
+    """A Student whose "not defined" message names the cell that failed, or, in the student's own
+    kernel, asks for the cell that defines the function to be run."""
 
-    def __init__(self, *args: Any, hint: str = "", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, hint: str = "", kernel: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._hint = hint
+        self._kernel = kernel
+
+    def _reworded(self, exc: Missing) -> Missing:
+        if self._kernel:
+            return Missing(exc.function, exc.detail, kernel=True)
+        if self._hint and not exc.detail:
+            return Missing(exc.function, self._hint)
+        return exc
 
     def call(self, name: str, /, *args: Any, **kwargs: Any):
         try:
             return super().call(name, *args, **kwargs)
         except Missing as exc:
-            if self._hint and "after the notebook ran" in exc.feedback:
-                raise Missing(name, self._hint) from None
-            raise
+            raise self._reworded(exc) from None
+
+    def run(self, function: str, code: Any, **kwargs: Any) -> Any:
+        try:
+            return super().run(function, code, **kwargs)
+        except Missing as exc:
+            raise self._reworded(exc) from None
 
 
 def _could_be_a_skipped_cell(error: BaseException) -> bool:

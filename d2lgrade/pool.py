@@ -30,12 +30,10 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 
-from d2lgrade.course import Course, CourseError
-from d2lgrade.grade import Submission, grade
-from d2lgrade.plugin import GraderError
+from d2lgrade.course import Course, CourseError, GraderError
+from d2lgrade.limits import CALL_TIMEOUT
 from d2lgrade.results import SubmissionResult
-from d2lgrade.student import CALL_TIMEOUT
-from d2lgrade.worker import submission_to_json
+from d2lgrade.submissions import Submission, submission_to_json
 from d2lgrade.zygote import Zygote, ZygoteError
 
 __all__ = ["MAX_CHUNK", "Pool", "WorkerError", "default_jobs", "grade_many"]
@@ -114,6 +112,8 @@ class Pool:
         fewer as the queue empties, at most ``MAX_CHUNK``).
         """
         if self.jobs == 1 or (len(submissions) <= 1 and not self.workers):
+            from d2lgrade.grade import grade  # here only: it imports torch, which the workers need and this process not
+
             return grade(submissions, course=course, seed=seed, questions=questions, public_only=public_only,
                          on_start=on_start, on_result=on_result, call_timeout=call_timeout, all_cells=all_cells)
         options = {"course": str(course.root), "seed": seed, "questions": sorted(questions) if questions is not None else None,

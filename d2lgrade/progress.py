@@ -8,7 +8,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from d2lgrade.grade import Submission
+from d2lgrade.submissions import Submission
 from d2lgrade.results import SubmissionResult
 
 __all__ = ["GradingProgress"]

@@ -3,62 +3,37 @@
 ``build_release(course, names, out)`` writes::
 
     out/
-      README.md                          install, fill in, check (the course README's "For students")
-      requirements.txt                   what the notebooks and their checks need
-      pyproject.toml                     so that `pip install -e .` gives the `d2lgrade` command
+      README.md                          for students: install, open, work, check, submit
+      d2lgrade_student-<version>-py3-none-any.whl
+                                         the self-checks as one file for pip (``d2lgrade.wheel``)
       assignments/<name>/<name>.ipynb    the stubs
       graders/public/<name>.py           the public checks
       d2lgrade/                          the engine the checks run on (public code)
 
 and, with ``archive=True``, ``out.zip`` beside it. No solutions, no hidden graders,
-no book sources: ``tests/test_release.py`` searches a release for every
-distinctive line of them.
+no book sources: ``tests/test_release.py`` searches a release, its wheel and its zip
+for every distinctive line of them.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
 from d2lgrade.course import Course, CourseError
+from d2lgrade.wheel import build_wheel
 
-__all__ = ["build_release"]
+__all__ = ["build_release", "package_files"]
 
 #: Modules of the package that only the project's own tests use: they build
 #: submissions from the reference answers and the catalogue of known mistakes.
 TEST_ONLY_MODULES = ("fill.py", "catalogue.py")
-#: Packages of requirements.txt that only instructors need.
-INSTRUCTOR_PACKAGES = {"nbgrader", "nbclient", "nbconvert"}
 #: Text a stub must never contain: nbgrader's markers around solutions and hidden tests.
 ANSWER_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-
-PYPROJECT = """\
-[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "d2lgrade"
-version = "{version}"
-description = "Self-checks for the d2l Linear Neural Networks assignments"
-requires-python = "{python}"
-dependencies = [{dependencies}]
-
-[project.scripts]
-d2lgrade = "d2lgrade.cli:main"
-
-[tool.setuptools.packages.find]
-include = ["d2lgrade*"]
-"""
-
-REQUIREMENTS_HEADER = """\
-# What the notebooks and their checks need. d2l itself goes in separately,
-# without its own pins (they need numpy 1.23 and do not install on current
-# Pythons):  pip install --no-deps d2l==1.0.3
-"""
+#: The part of the course README's "For students" that the release's README shows as it is.
+SHARED_PART = re.compile(r"<!-- release README: from here -->\n(.*?)<!-- release README: to here -->", re.DOTALL)
 
 
 def build_release(course: Course, names: Sequence[str], out: Path, *, archive: bool = False) -> Path:
@@ -79,14 +54,26 @@ def build_release(course: Course, names: Sequence[str], out: Path, *, archive: b
     for name in names:
         _copy(course.stub(name), out / "assignments" / name / f"{name}.ipynb")
         _copy(course.graders / "public" / f"{name}.py", out / "graders" / "public" / f"{name}.py")
-    package = Path(__file__).resolve().parent
-    shutil.copytree(package, out / "d2lgrade", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *TEST_ONLY_MODULES))
-    (out / "requirements.txt").write_text(_requirements(course), encoding="utf-8")
-    (out / "pyproject.toml").write_text(_pyproject(course), encoding="utf-8")
-    (out / "README.md").write_text(_readme(course, names), encoding="utf-8")
+    shipped = package_files()
+    for name, path in shipped:
+        _copy(path, out / "d2lgrade" / name)
+    wheel = build_wheel(course, names, out, shipped)
+    (out / "README.md").write_text(_readme(course, names, wheel.name), encoding="utf-8")
     if archive:
         shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name)
     return out
+
+
+def package_files() -> list[tuple[str, Path]]:
+    """The files of the d2lgrade package that students get, as (path inside the package, file
+    here): all but the test-only modules and bytecode."""
+    package = Path(__file__).resolve().parent
+    return [
+        (path.relative_to(package).as_posix(), path)
+        for path in sorted(package.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+        and path.name not in TEST_ONLY_MODULES
+    ]
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -105,41 +92,93 @@ def _check_stub(stub: Path) -> None:
         raise CourseError(f"{stub} holds solution or hidden-test markers; regenerate it with `d2lgrade stubs`")
 
 
-def _requirements(course: Course) -> str:
-    """The course's requirements.txt without comments and without what only instructors need."""
-    source = course.root / "requirements.txt"
-    if not source.is_file():
-        raise CourseError(f"{source} is missing")
-    lines = [line.strip() for line in source.read_text(encoding="utf-8").splitlines()]
-    kept = [line for line in lines if line and not line.startswith("#") and re.split(r"[<>=!~\[ ;]", line)[0] not in INSTRUCTOR_PACKAGES]
-    return REQUIREMENTS_HEADER + "\n".join(kept) + "\n"
+# ------------------------------------------------------------------ the students' README
+README = """\
+# d2l Linear Neural Networks: assignments
+
+Exercises on the *Linear Neural Networks* chapter of [*Dive into Deep Learning*](https://d2l.ai),
+with checks you can run yourself before you submit. This folder holds
+
+{notebooks}
+- `{wheel}`: the self-checks, as one file that pip installs;
+- `graders/public/` and `d2lgrade/`: the public checks and the code that runs them (no need to open them).
+
+## Install
+
+Once, with Python 3.11 or newer (from python.org; on Windows, tick "Add python.exe to PATH"
+in its installer). Open a terminal (on Windows, PowerShell) in this folder and make an
+environment for the course:
+
+| Linux and macOS | Windows (PowerShell) |
+| --- | --- |
+| `python3 -m venv .venv` | `py -m venv .venv` |
+| `source .venv/bin/activate` | `.venv\\Scripts\\Activate.ps1` |
+
+(If PowerShell refuses to run the script, run `Set-ExecutionPolicy -Scope CurrentUser RemoteSigned`
+once; in `cmd.exe` the second line is `.venv\\Scripts\\activate.bat`.) Then, on every system:
+
+```sh
+python -m pip install --upgrade pip
+python -m pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu   # optional, see below
+python -m pip install {wheel}
+python -m pip install --no-deps d2l==1.0.3
+python -m pip install jupyterlab
+```
+
+- The third line installs the checks and what the notebooks need (torch, matplotlib, pandas, ...).
+- d2l goes in with `--no-deps`: its own pins from 2022 (numpy 1.23.5, pandas 2.0.3, ...) do not
+  install on current Pythons, and the notebooks need none of them. `python -m pip check` lists
+  those pins of d2l's, and nothing else.
+- Skip `jupyterlab` if you open notebooks in VS Code or another editor.
+
+**CPU-only torch.** These exercises run in seconds on a CPU. On Linux and Windows, pip's default
+torch brings NVIDIA's CUDA libraries, several GB; the optional second line installs torch's CPU
+build first (a few hundred MB), which the third line then keeps. Skip it if you want to use an
+NVIDIA GPU, and on macOS, where pip's torch has no CUDA anyway.
+
+**Colab, or a notebook on its own.** The notebook and `{wheel}` are all you need:
+upload both (in Colab, the Files pane on the left), run these two lines in a new cell at the top,
+
+```
+%pip install {wheel}
+%pip install --no-deps d2l==1.0.3
+```
+
+and restart the kernel (in Colab, Runtime > Restart session). Without the wheel, the notebook's
+self-check cell says what to install, and its checks only print a reminder.
+
+## Open
+
+Each time, activate the environment in this folder (the second line of the table above) and run
+`jupyter lab`. In VS Code, open this folder, then a notebook, and choose `.venv` with "Select
+Kernel" (top right).
+
+{shared}
+
+## Submit
+
+Hand in each notebook as your course asks, under its own name
+(`{example}.ipynb`), saved after your last change. Before you do, run it on the command line
+(`d2lgrade check ...`, above): it runs the saved file from the top, as grading will. That command
+confines the notebook's process the way grading does, which Windows cannot: there, restart the
+kernel, run every cell from the top and read `check_all()` instead. Grading runs the public checks
+you ran and hidden ones, and your written answers are read by hand.
+
+Content adapted from *Dive into Deep Learning* by Zhang, Lipton, Li and Smola (d2l.ai, CC BY-SA 4.0).
+"""
 
 
-def _pyproject(course: Course) -> str:
-    """The package's metadata, from the course's pyproject.toml, without what only the course needs."""
-    project = tomllib.loads((course.root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    return PYPROJECT.format(
-        version=project["version"],
-        python=project.get("requires-python", ">=3.11"),
-        dependencies=", ".join(f'"{dependency}"' for dependency in project.get("dependencies", [])),
-    )
-
-
-def student_section(readme: str) -> str:
-    """The "For students" section of the course README, without its heading."""
-    match = re.search(r"^## For students\n(.*?)(?=^## |\Z)", readme, re.MULTILINE | re.DOTALL)
+def shared_part(readme: str) -> str:
+    """The part of the course README's "For students" between its two ``release README`` markers:
+    how to work, check as you go and check on the command line."""
+    match = SHARED_PART.search(readme)
     if match is None:
-        raise CourseError("the course README has no '## For students' section")
+        raise CourseError("the course README has no '<!-- release README: from here -->' ... "
+                          "'<!-- release README: to here -->' part for the students' README")
     return match.group(1).strip()
 
 
-def _readme(course: Course, names: Sequence[str]) -> str:
-    listed = "\n".join(f"- `assignments/{name}/{name}.ipynb`" for name in names)
-    section = student_section((course.root / "README.md").read_text(encoding="utf-8"))
-    return (
-        "# d2l Linear Neural Networks: assignments\n\n"
-        "Exercises on the *Linear Neural Networks* chapter of [*Dive into Deep Learning*](https://d2l.ai),\n"
-        "with checks you can run yourself before you submit. The notebooks:\n\n"
-        f"{listed}\n\n{section}\n\n"
-        "Content adapted from *Dive into Deep Learning* by Zhang, Lipton, Li and Smola (d2l.ai, CC BY-SA 4.0).\n"
-    )
+def _readme(course: Course, names: Sequence[str], wheel: str) -> str:
+    notebooks = "\n".join(f"- `assignments/{name}/{name}.ipynb`, the notebook of `{name}`;" for name in names)
+    shared = shared_part((course.root / "README.md").read_text(encoding="utf-8"))
+    return README.format(notebooks=notebooks, wheel=wheel, shared=shared, example=names[0])

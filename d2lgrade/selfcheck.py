@@ -8,7 +8,9 @@ In the stub, a cell after the setup makes the notebook's two check functions::
 a cell after each graded function runs ``check("squared_loss")``, and the last
 cell runs ``check_all()``. They run the public graders in the student's own
 kernel (nothing there is secret), through the same wire format and graders as
-grading, so they report what the public part of grading will.
+grading, so they report what the public part of grading will. In Jupyter
+their report is an HTML table (``Report``, with the text for front ends that
+show no HTML); elsewhere it is printed as text.
 ``d2lgrade check NOTEBOOK`` (``check_notebook``) prints the same summary for a
 saved notebook, run in a separate process exactly as grading runs it.
 
@@ -19,9 +21,13 @@ saved notebook, run in a separate process exactly as grading runs it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
+import hashlib
+import html
 import io
 import os
+import re
 import sys
 import textwrap
 import warnings
@@ -29,6 +35,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, MutableMapp
 from pathlib import Path
 from typing import Any
 
+from d2lgrade import __version__
 from d2lgrade.book import lent_functions
 from d2lgrade.course import Assignment, Course, find_course
 from d2lgrade.execute import NotebookRun
@@ -39,7 +46,8 @@ from d2lgrade.rules import reachable
 from d2lgrade.student import Reference
 from d2lgrade.transport import InProcessTransport
 
-__all__ = ["SelfCheck", "check_notebook", "checks_for", "question_report", "run_in_kernel", "summary"]
+__all__ = ["Report", "SelfCheck", "check_notebook", "checks_for", "question_html", "question_report", "run_in_kernel",
+           "summary", "summary_html"]
 
 MARKS = {"passed": "✓", "failed": "✗", "error": "✗", "grader_error": "!"}
 _ANSI = {"green": "32", "red": "31", "bold": "1"}
@@ -83,11 +91,15 @@ def run_in_kernel(
     reference: Reference,
     public_only: bool,
     seed: int = 0,
+    self_check: bool = True,
 ) -> list[TestResult]:
-    """Run the graders of ``questions`` against the functions in ``namespace``, in this very process."""
+    """Run the graders of ``questions`` against the functions in ``namespace``, in this very process.
+
+    In a ``self_check`` a function that is not defined is one whose cell the student has not run yet,
+    and the message says so; under ``nbgrader autograde`` every cell has run."""
     with quiet(), frozen_heap():
         run = NotebookRun([], lambda: InProcessTransport(namespace), seed=seed)
-        opened = OpenSubmission(run, kernel_definitions(namespace), [], seed)
+        opened = OpenSubmission(run, kernel_definitions(namespace), [], seed, in_kernel=self_check)
         tests, _ = run_graders(spec, [Target("kernel", lambda: opened)], reference=reference, questions=questions, public_only=public_only)
     return tests["kernel"]
 
@@ -212,18 +224,131 @@ def _notes(spec: Assignment, questions: Sequence[QuestionResult], definitions: M
     return {name: note for name in failing if (note := helper_note(name, helpers_of(spec, name, definitions), failing))}
 
 
-def wants_colour() -> bool:
-    """ANSI colours for a terminal or a Jupyter kernel (whose front end shows them), unless ``NO_COLOR`` is set."""
-    if os.environ.get("NO_COLOR"):
-        return False
+def checks_version(spec: Assignment) -> str:
+    """Which checks ran: d2lgrade's version and a digest of the assignment's public checks, the same
+    in the course, its release and the student wheel, for an instructor reading a notebook's output."""
+    public = spec.graders / "public" / f"{spec.name}.py"
+    digest = hashlib.sha256(public.read_bytes()).hexdigest()[:8] if public.is_file() else "none"
+    return f"d2lgrade {__version__}, public checks {digest}"
+
+
+def in_jupyter() -> bool:
+    """Whether this runs in a Jupyter kernel, whose front end shows HTML (JupyterLab, Notebook, VS Code, Colab)."""
     shell = None
     with contextlib.suppress(ImportError):
         from IPython import get_ipython
 
         shell = get_ipython()
-    if type(shell).__name__ == "ZMQInteractiveShell":
-        return True
-    return sys.stdout.isatty()
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def wants_colour() -> bool:
+    """ANSI colours for a terminal or a Jupyter kernel (whose front end shows them), unless ``NO_COLOR`` is set."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    return in_jupyter() or sys.stdout.isatty()
+
+
+# ------------------------------------------------------------------ reports as HTML, for Jupyter
+_GREEN, _RED = "#1a7f37", "#cf222e"
+_TABLE = "border-collapse:collapse;margin:0.2em 0;text-align:left"
+_CELL = "padding:0.15em 0.6em;vertical-align:top;text-align:left;border-bottom:1px solid rgba(128,128,128,0.25)"
+
+
+def _html_mark(outcome: str) -> str:
+    colour = _GREEN if outcome == "passed" else _RED
+    return f'<span style="color:{colour};font-weight:bold;font-size:1.15em">{MARKS[outcome]}</span>'
+
+
+def _html_message(message: str) -> str:
+    """A failure's message: its sentence with `names` as code, then any table under it, kept aligned.
+    Everything is escaped: a message can quote what the student's code returned."""
+    sentence, _, table = message.partition("\n")
+    words = re.sub(r"`([^`<>]+)`", r"<code>\1</code>", html.escape(sentence))
+    shown = f"<div>{words}</div>"
+    if table:
+        shown += f'<pre style="margin:0.2em 0;padding:0;background:none">{html.escape(table)}</pre>'
+    return shown
+
+
+def _html_failures(tests: Iterable[TestResult]) -> str:
+    return "".join(f'<div style="margin:0.15em 0">{_html_mark(t.outcome)} {html.escape(t.name)}'
+                   f'<div style="margin-left:1.4em">{_html_message(t.message)}</div></div>'
+                   for t in tests if t.outcome != "passed")
+
+
+def _html_note(note: str) -> str:
+    return f'<div style="margin-top:0.3em;font-style:italic">{html.escape(note)}</div>' if note else ""
+
+
+def question_html(question: QuestionResult, *, public: bool = True, note: str = "") -> str:
+    """``question_report`` as a small HTML table: a row per check with ✓ or ✗, each failure's message under it."""
+    shown = _shown(question)
+    kind = "public checks" if public else "checks"
+    name = f"<code>{html.escape(question.name)}</code>"
+    if not shown:
+        return f"<div>{name}: no {kind} ran here.</div>"
+    passed = sum(test.outcome == "passed" for test in shown)
+    colour = _GREEN if _passed(question) else _RED
+    head = (f'<div style="color:{colour};font-weight:bold">{name}: {passed} of {len(shown)} {kind} passed '
+            f"({question.score:g}/{question.points:g} points)</div>")
+    rows = "".join(
+        f'<tr><td style="{_CELL}">{_html_mark(t.outcome)}</td><td style="{_CELL}">{html.escape(t.name)}'
+        + ("" if t.outcome == "passed" else f'<div style="margin-top:0.2em">{_html_message(t.message)}</div>')
+        + "</td></tr>"
+        for t in shown
+    )
+    return f'<div class="d2lgrade-check">{head}<table style="{_TABLE}">{rows}</table>{_html_note(note)}</div>'
+
+
+def summary_html(title: str, questions: Sequence[QuestionResult], *, notes: Mapping[str, str] | None = None) -> str:
+    """``summary`` as an HTML table: a row per function with ✓ or ✗, its points and checks, its failures under it."""
+    notes = notes or {}
+    graded = [q for q in questions if q.autograded]
+    columns = (("", ""), ("function", ""), ("points", ";text-align:right"), ("public checks", ""))
+    head = "".join(f'<th style="{_CELL}{align}">{label}</th>' for label, align in columns)
+    rows = []
+    for question in graded:
+        shown = _shown(question)
+        passed = sum(test.outcome == "passed" for test in shown)
+        counts = f"{passed} of {len(shown)} passed" if shown else "none ran here"
+        rows.append(f'<tr><td style="{_CELL}">{_html_mark("passed" if _passed(question) else "failed")}</td>'
+                    f'<td style="{_CELL}"><code>{html.escape(question.name)}</code></td>'
+                    f'<td style="{_CELL};text-align:right">{question.score:g}/{question.points:g}</td>'
+                    f'<td style="{_CELL}">{counts}</td></tr>')
+        details = _html_failures(shown) + _html_note(notes.get(question.name, ""))
+        if details:
+            rows.append(f'<tr><td style="{_CELL}"></td><td colspan="3" style="{_CELL}">{details}</td></tr>')
+    score, possible = sum(q.score for q in graded), sum(q.points for q in graded)
+    colour = _GREEN if score >= possible else "inherit"
+    total = f"total: {round(score, 2):g}/{possible:g} points from the public checks"
+    foot = [f'<div style="color:{colour};font-weight:bold">{total}</div>']
+    written = sum(q.points for q in questions if not q.autograded)
+    if written:
+        foot.append(f"<div>The written answers ({written:g} points) are graded by hand.</div>")
+    foot.append("<div>Grading also runs hidden checks, so passing these is necessary, not sufficient.</div>")
+    table = f'<table style="{_TABLE}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return (f'<div class="d2lgrade-check"><div style="font-weight:bold">{html.escape(title)}: public checks</div>'
+            f'{table}{"".join(foot)}</div>')
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """What ``check()`` or ``check_all()`` shows: ``text`` in a terminal, ``html`` where Jupyter renders it."""
+
+    text: str
+    """the report as lines of text (with ANSI colours when asked for)"""
+    html: str
+    """the same report as an HTML fragment"""
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text)
 
 
 # ------------------------------------------------------------------ in the notebook
@@ -231,10 +356,11 @@ class SelfCheck:
     """The public checks of one assignment, against the functions of a notebook's namespace."""
 
     def __init__(self, assignment: str, namespace: MutableMapping[str, Any], *, course: Course | None = None,
-                 colour: bool | None = None, seed: int = 0) -> None:
+                 colour: bool | None = None, html: bool | None = None, seed: int = 0) -> None:
         self.spec = (course or find_course()).assignment(assignment)
         self.namespace = namespace
         self.colour = wants_colour() if colour is None else colour
+        self.html = in_jupyter() if html is None else html
         self.seed = seed
         self._reference: Reference | None = None
 
@@ -253,29 +379,42 @@ class SelfCheck:
         tests = run_in_kernel(self.spec, self.namespace, questions=wanted, reference=self.reference, public_only=True, seed=self.seed)
         return question_results(self.spec, tests, wanted)
 
-    def report(self, question: str) -> str:
-        """What ``check(question)`` prints."""
+    def report(self, question: str) -> Report:
+        """What ``check(question)`` shows."""
         known = [q.name for q in self.spec.autograded]
         if question not in known:
-            return f"{self.spec.name} has no graded function {question!r}; the functions checked are: {', '.join(known)}."
+            text = f"{self.spec.name} has no graded function {question!r}; the functions checked are: {', '.join(known)}."
+            return Report(text, f"<div>{html.escape(text)}</div>")
         (result,) = self.results({question})
         note = ""
         if not _passed(result) and (helpers := helpers_of(self.spec, question, kernel_definitions(self.namespace))):
             note = helper_note(question, helpers, _failing(self.results(helpers)))
-        return question_report(result, note=note, colour=self.colour)
+        return Report(question_report(result, note=note, colour=self.colour), question_html(result, note=note))
 
-    def report_all(self) -> str:
-        """What ``check_all()`` prints."""
+    def report_all(self) -> Report:
+        """What ``check_all()`` shows."""
         results = self.results()
-        return summary(self.spec.name, results, notes=_notes(self.spec, results, kernel_definitions(self.namespace)), colour=self.colour)
+        notes = _notes(self.spec, results, kernel_definitions(self.namespace))
+        checked = f"Checked by {checks_version(self.spec)}."
+        return Report(f"{summary(self.spec.name, results, notes=notes, colour=self.colour)}\n  {checked}",
+                      f"{summary_html(self.spec.name, results, notes=notes)}<div style=\"opacity:0.7\">{html.escape(checked)}</div>")
+
+    def show(self, report: Report) -> None:
+        """As HTML in Jupyter (with the text for front ends that show no HTML), else as text."""
+        if self.html:
+            from IPython.display import display
+
+            display(report)
+        else:
+            print(report.text)
 
     def check(self, question: str) -> None:
-        """Run the public checks of ``question`` and print what they found."""
-        print(self.report(question))
+        """Run the public checks of ``question`` and show what they found."""
+        self.show(self.report(question))
 
     def check_all(self) -> None:
-        """Run every public check and print a line per question with its public points."""
-        print(self.report_all())
+        """Run every public check and show a line per question with its public points."""
+        self.show(self.report_all())
 
 
 def checks_for(assignment: str, namespace: MutableMapping[str, Any] | None = None, **options: Any):
@@ -317,6 +456,8 @@ def check_notebook(path: Path, *, course: Course, assignment: str | None = None,
         definitions = {}  # grading reports why
     # A question's helpers are checked too, to tell whether they are why it fails.
     run = None if wanted is None else wanted.union(*(helpers_of(spec, name, definitions) for name in wanted))
+    print(f"checking {path.name}: running it in a sandbox from the top, as grading does, then the public checks "
+          "(a few seconds) ...", file=sys.stderr, flush=True)
     (result,) = grade([submission], course=course, seed=seed, questions=run, public_only=True, all_cells=all_cells)
     if result.error:
         print(f"{path.name} could not be checked: {result.error}")
@@ -324,7 +465,8 @@ def check_notebook(path: Path, *, course: Course, assignment: str | None = None,
     failed_cells = [cell for cell in result.cells if not cell.ok]
     if failed_cells:
         listed = ", ".join(f"cell {c.index + 1} ({c.ename})" for c in failed_cells[:5]) + (", ..." if len(failed_cells) > 5 else "")
-        print(f"{len(failed_cells)} cell(s) of {path.name} stopped with an error: {listed}")
+        print(f"{len(failed_cells)} cell(s) of {path.name} stopped with an error: {listed}. A cell that uses a function "
+              "not written yet fails until it is; the checks below say which functions need work.")
     shown = [q for q in result.questions if wanted is None or q.name in wanted]
     notes = _notes(spec, result.questions, definitions)
     if wanted is not None and len(shown) == 1:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from d2lgrade.export import write_all
 from d2lgrade.export.json_results import read_json_shard
-from d2lgrade.grade import Submission
+from d2lgrade.submissions import Submission
 from d2lgrade.results import SubmissionResult
 
 __all__ = ["MergeError", "Shard", "ShardFile", "class_record", "deal", "merge", "merge_into", "parse_shard", "read_shard", "select",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from d2lgrade import notebook as nb
 from d2lgrade.export import write_all
-from d2lgrade.grade import Submission
+from d2lgrade.submissions import Submission
 from d2lgrade.results import SubmissionResult
 
 __all__ = ["FORMAT", "ResultStore", "clashes", "graded_with"]

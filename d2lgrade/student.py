@@ -18,6 +18,7 @@ from typing import Any
 
 from d2lgrade import book, wire
 from d2lgrade.execute import NotebookRun
+from d2lgrade.limits import CALL_TIMEOUT
 from d2lgrade.transport import AnswerTooLarge, TransportDied, TransportTimeout
 
 __all__ = [
@@ -36,8 +37,6 @@ __all__ = [
     "Unreadable",
 ]
 
-#: Seconds a single call may take unless the grader says otherwise.
-CALL_TIMEOUT = 30.0
 
 
 class StudentFault(Exception):
@@ -66,12 +65,18 @@ class NotImplementedYet(Raised):
 
 
 class Missing(StudentFault):
-    def __init__(self, function: str, detail: str = "") -> None:
-        super().__init__(
-            function,
-            f"`{function}` is not defined after the notebook ran{detail}. "
-            "Check that its cell runs without errors and that the name is spelled as in the assignment.",
-        )
+    """``function`` is not defined where the checks look for it: in the notebook's run (``detail`` may say
+    which cell stopped), or, with ``kernel``, in the student's own kernel, where its cell has not run yet."""
+
+    def __init__(self, function: str, detail: str = "", *, kernel: bool = False) -> None:
+        if kernel:
+            feedback = (f"`{function}` is not defined in this kernel{detail}: run the cell that defines it first, "
+                        "and check that the name is spelled as in the assignment.")
+        else:
+            feedback = (f"`{function}` is not defined after the notebook ran{detail}. "
+                        "Check that its cell runs without errors and that the name is spelled as in the assignment.")
+        super().__init__(function, feedback)
+        self.detail = detail
 
 
 class NotOwn(StudentFault):

@@ -16,7 +16,6 @@ true}`` when the chunk is done, and ``{"error": kind, "message": text}``
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import json
 import os
@@ -25,19 +24,12 @@ from pathlib import Path
 from typing import TextIO
 
 from d2lgrade.course import Course, CourseError
-from d2lgrade.grade import Submission, grade, start_zygote, submission_seed
+from d2lgrade.grade import grade, start_zygote
 from d2lgrade.plugin import GraderError
+from d2lgrade.submissions import Submission, submission_from_json, submission_seed, submission_to_json
 from d2lgrade.zygote import Zygote
 
 __all__ = ["main", "serve", "submission_from_json", "submission_to_json"]
-
-
-def submission_to_json(submission: Submission) -> dict:
-    return {**dataclasses.asdict(submission), "path": str(submission.path)}
-
-
-def submission_from_json(data: dict) -> Submission:
-    return Submission(**{**data, "path": Path(data["path"])})
 
 
 def _grade_chunk(chunk: list, options: dict, zygote: Zygote | None, say) -> None:

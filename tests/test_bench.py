@@ -53,3 +53,5 @@ def test_quick_benchmark_agrees_on_honest_scores_and_prints_the_ratio():
     agree = re.search(r"agree on (\d+) of (\d+) honest submissions", done.stdout)
     assert agree and agree[1] == agree[2] and int(agree[2]) >= 3, done.stdout
     assert re.search(r"overhead per submission .*: -?\d+ ms", done.stdout), done.stdout
+    assert re.search(r"^d2lgrade check --question squared_loss: [\d.]+ s", done.stdout, re.MULTILINE), done.stdout
+    assert re.search(r"^in-kernel check\('squared_loss'\): \d+ ms the first time, \d+ ms after$", done.stdout, re.MULTILINE), done.stdout

@@ -78,7 +78,11 @@ def test_expect_tensor_fails_naming_expected_and_got(got, options, words):
 
 
 def test_expect_tensor_adds_the_hint():
-    assert failure(expect_tensor, "`w`", None, hint="Return w.").endswith("but it is None. Return w.")
+    assert failure(expect_tensor, "`w`", (1.0, 2.0), hint="Return w.").endswith("but it is a tuple of 2 items. Return w.")
+
+
+def test_expect_tensor_on_none_asks_for_the_return():
+    assert failure(expect_tensor, "`w`", None, hint="Return w as a column.") == f"`w` should be a tensor, but it is None. {checks.NO_RETURN}"
 
 
 # ------------------------------------------------------------------ expect_scalar
@@ -209,8 +213,19 @@ def test_expect_close_mismatch_table():
         "`f(x)` has wrong values. Check the sign.",
         "Mismatched elements: 1 / 4; largest difference 27.",
         "Index | Got | Expected",
-        "(2,) | 3 | 30",
+        "(2,)  |   3 |       30",
     ]
+
+
+def test_expect_close_mismatch_table_is_aligned():
+    words = failure(expect_close, "`f(x)`", torch.tensor([[0.0], [4.0], [9.0]]), torch.tensor([[0.0], [2.0], [4.5]]))
+    table = words.splitlines()[2:]
+    assert table == [
+        "Index  | Got | Expected",
+        "(2, 0) |   9 |      4.5",
+        "(1, 0) |   4 |        2",
+    ]
+    assert len({line.index("|") for line in table}) == 1 and len({line.rindex("|") for line in table}) == 1
 
 
 def test_expect_close_table_is_capped_and_sorted_by_difference():
@@ -220,8 +235,8 @@ def test_expect_close_table_is_capped_and_sorted_by_difference():
     assert lines[1] == "Mismatched elements: 19 / 20; largest difference 19."
     rows = lines[3:]
     assert len(rows) == checks.TABLE_ROWS
-    assert rows[0] == "(3, 4) | 19 | 0"
-    assert rows[-1] == "(3, 0) | 15 | 0"
+    assert rows[0].split() == ["(3,", "4)", "|", "19", "|", "0"]
+    assert rows[-1].split() == ["(3,", "0)", "|", "15", "|", "0"]
 
 
 def test_expect_close_a_nan_where_a_number_belongs_is_refused():
@@ -230,9 +245,35 @@ def test_expect_close_a_nan_where_a_number_belongs_is_refused():
                             "(at index (0,) it is nan where 0 was expected). NaN and infinity usually come from")
 
 
-def test_expect_close_shape_mismatch_says_both_shapes():
-    words = failure(expect_close, "`squared_loss(y_hat, y)`", torch.zeros(4, 4), torch.zeros(4, 1), hint="Reshape y like y_hat.")
-    assert words == "`squared_loss(y_hat, y)` should have shape (4, 1), but it has shape (4, 4). Reshape y like y_hat."
+def test_expect_close_shape_mismatch_says_both_shapes_without_the_value_hint():
+    words = failure(expect_close, "`squared_loss(y_hat, y)`", torch.zeros(4, 4), torch.zeros(4, 1), hint="Mind the / 2.")
+    assert words == "`squared_loss(y_hat, y)` should have shape (4, 1), but it has shape (4, 4)."
+
+
+VALUE_HINT = "Each example's loss is half its squared error: mind the / 2."
+
+
+@pytest.mark.parametrize(
+    ("got", "expected", "words"),
+    [
+        ([0.0, 2.0, 4.5], torch.tensor([[0.0], [2.0], [4.5]]),
+         "`f(x)` should be a tensor, but it is a list of 3 items. " + checks.NOT_A_TENSOR),
+        (None, torch.tensor([[0.0], [2.0], [4.5]]), "`f(x)` should be a tensor, but it is None. " + checks.NO_RETURN),
+        (None, 2.0, "`f(x)` should be a single number, but it is None. " + checks.NO_RETURN),
+        ("2.0", 2.0, "`f(x)` should be a single number, but it is str '2.0'."),
+        (torch.zeros(3, dtype=torch.int64), torch.zeros(3), "`f(x)` should hold real floating-point numbers"),
+    ],
+    ids=["a list", "None for a tensor", "None for a number", "a string for a number", "integers"],
+)
+def test_a_wrong_type_names_its_own_cause_not_the_value_hint(got, expected, words):
+    message = failure(expect_close, "`f(x)`", got, expected, hint=VALUE_HINT)
+    assert message.startswith(words)
+    assert VALUE_HINT not in message
+
+
+def test_wrong_values_get_the_value_hint():
+    assert failure(expect_close, "`f(x)`", 3.0, 2.0, hint=VALUE_HINT) == f"`f(x)` should be 2, but it is 3. {VALUE_HINT}"
+    assert VALUE_HINT in failure(expect_close, "`f(x)`", torch.ones(3), torch.zeros(3), hint=VALUE_HINT).splitlines()[0]
 
 
 def test_expect_close_scalar_mismatch_says_both_values():
@@ -241,7 +282,7 @@ def test_expect_close_scalar_mismatch_says_both_values():
 
 def test_expect_close_refuses_something_that_is_not_a_tensor():
     words = failure(expect_close, "`linreg(X, w, b)`", [1.0, 2.0], torch.tensor([1.0, 2.0]))
-    assert words == "`linreg(X, w, b)` should be a tensor, but it is a list of 2 items."
+    assert words == "`linreg(X, w, b)` should be a tensor, but it is a list of 2 items. " + checks.NOT_A_TENSOR
 
 
 def test_expect_close_respects_tolerances():
@@ -274,7 +315,7 @@ def test_expect_close_refuses_even_the_right_answer_as_complex():
 def test_expect_close_compares_magnitudes_only_when_asked():
     expect_close("`f(x)`", (-LINREG).to(torch.complex64), LINREG, magnitudes=True)
     words = failure(expect_close, "`f(x)`", torch.tensor([1 + 1j]), torch.tensor([1 - 1j]))
-    assert words.splitlines()[2:] == ["Index | Got | Expected", "(0,) | 1+1j | 1-1j"]
+    assert words.splitlines()[2:] == ["Index |  Got | Expected", "(0,)  | 1+1j |     1-1j"]
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ engine), never from the release being searched.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import re
@@ -26,6 +27,7 @@ import pytest
 from d2lgrade.course import Course, CourseError
 from d2lgrade.grade import Submission, grade
 from d2lgrade.release import build_release
+from d2lgrade.wheel import wheel_name
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = Course(ROOT)
@@ -53,15 +55,27 @@ def _readable(name: str, data: bytes) -> str:
     return _normal(text)
 
 
+def _texts(where: str, name: str, data: bytes) -> dict[str, str]:
+    """A file as searchable text by where it is; a zip (the student wheel) as each of its files."""
+    if not name.endswith((".zip", ".whl")):
+        return {where: _readable(name, data)}
+    texts = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as opened:
+        for member in opened.namelist():
+            if not member.endswith("/"):
+                texts |= _texts(f"{where}:{member}", member, opened.read(member))
+    return texts
+
+
 def release_texts(folder: Path) -> dict[str, str]:
-    """Every file of the release folder and of the zip beside it, by where it is."""
-    texts = {str(path.relative_to(folder)): _readable(path.name, path.read_bytes()) for path in sorted(folder.rglob("*")) if path.is_file()}
+    """Every file of the release folder, of its wheel and of the zip beside it, by where it is."""
+    texts = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            texts |= _texts(str(path.relative_to(folder)), path.name, path.read_bytes())
     archive = folder.parent / f"{folder.name}.zip"
     if archive.exists():
-        with zipfile.ZipFile(archive) as opened:
-            for member in opened.namelist():
-                if not member.endswith("/"):
-                    texts[f"{archive.name}:{member}"] = _readable(member, opened.read(member))
+        texts |= _texts(archive.name, archive.name, archive.read_bytes())
     return texts
 
 
@@ -146,11 +160,30 @@ def test_release_holds_what_students_need(release):
     for name in NAMES:
         assert (release / "assignments" / name / f"{name}.ipynb").is_file()
         assert (release / "graders" / "public" / f"{name}.py").is_file()
-    assert (release / "d2lgrade" / "selfcheck.py").is_file() and (release / "pyproject.toml").is_file()
-    requirements = (release / "requirements.txt").read_text().split()
-    assert {"torch", "pytest", "ipykernel", "nbformat"} <= set(requirements) and "nbgrader" not in requirements
+    assert (release / "d2lgrade" / "selfcheck.py").is_file() and (release / wheel_name()).is_file()
+    assert not (release / "d2lgrade" / "fill.py").exists() and not (release / "d2lgrade" / "catalogue.py").exists()
+    with zipfile.ZipFile(release / wheel_name()) as wheel:
+        shipped = {name.removeprefix("d2lgrade/") for name in wheel.namelist() if name.startswith("d2lgrade/")}
+    assert shipped == {str(path.relative_to(release / "d2lgrade")) for path in (release / "d2lgrade").rglob("*") if path.is_file()} | {
+        f"released/{kind}" for name in NAMES for kind in (f"assignments/{name}/{name}.ipynb", f"graders/public/{name}.py")}
+    with zipfile.ZipFile(release.parent / f"{release.name}.zip") as opened:
+        members = {name.removeprefix(f"{release.name}/") for name in opened.namelist() if not name.endswith("/")}
+    assert members == {str(path.relative_to(release)) for path in release.rglob("*") if path.is_file()}
+
+
+def test_release_readme_is_for_students(release):
+    """Install on each system (the CPU-only torch too), open, work, check, submit; no instructor's text."""
     readme = (release / "README.md").read_text()
-    assert "pip install -r requirements.txt" in readme and "d2lgrade check" in readme and 'check("' in readme
+    for needed in (f"python -m pip install {wheel_name()}", "pip install --no-deps d2l==1.0.3",
+                   "source .venv/bin/activate", r".venv\Scripts\Activate.ps1", "py -m venv .venv",
+                   "--index-url https://download.pytorch.org/whl/cpu", f"%pip install {wheel_name()}",
+                   "## Open", "jupyter lab", "## Submit", "d2lgrade check", 'check("', "check_all()"):
+        assert needed in readme, needed
+    for name in NAMES:
+        assert f"assignments/{name}/{name}.ipynb" in readme
+    for instructors in ("scripts/setup", "d2lgrade release", "nbgrader", "instructor", "solutions/", "hidden graders",
+                        "course checkout", "<!--", "requirements.txt", "-e ."):
+        assert instructors not in readme, instructors
     with zipfile.ZipFile(release.parent / f"{release.name}.zip") as opened:
         members = {name.removeprefix(f"{release.name}/") for name in opened.namelist() if not name.endswith("/")}
     assert members == {str(path.relative_to(release)) for path in release.rglob("*") if path.is_file()}
@@ -209,7 +242,12 @@ def _plant_in_zip(copy: Path, text: str) -> None:
         opened.writestr(f"{copy.name}/notes.txt", text)
 
 
-@pytest.mark.parametrize("plant", [_plant_in_notebook, _plant_in_file, _plant_in_zip])
+def _plant_in_wheel(copy: Path, text: str) -> None:
+    with zipfile.ZipFile(copy / wheel_name(), "a") as opened:
+        opened.writestr("d2lgrade/released/graders/public/notes.py", f"# {text}\n")
+
+
+@pytest.mark.parametrize("plant", [_plant_in_notebook, _plant_in_file, _plant_in_zip, _plant_in_wheel])
 @pytest.mark.parametrize("kind", ["solution", "model answer", "hidden graders", "hidden test name"])
 def test_the_search_finds_a_planted_secret(release, tmp_path, plant, kind):
     if kind == "hidden test name":

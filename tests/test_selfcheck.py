@@ -21,6 +21,7 @@ from d2lgrade.course import Course
 from d2lgrade.fill import filled_stub
 from d2lgrade.release import build_release
 from d2lgrade.selfcheck import SelfCheck, checks_for
+from d2lgrade.student import Missing
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = Course(ROOT)
@@ -73,7 +74,7 @@ def test_check_explains_a_wrong_answer_without_grader_code(capsys):
     assert out.startswith("squared_loss: 0 of 3 public checks passed (0/1 points)"), out
     assert "  ✗ squared_loss is (y_hat - y)**2 / 2 for each example" in out
     # what was expected, what came back (the table of mismatches), and no pytest or grader internals
-    assert "has wrong values" in out and "Got | Expected" in out and "| 9 | 4.5" in out
+    assert "has wrong values" in out and "Index  | Got | Expected" in out and "(2, 0) |   9 |      4.5" in out
     for internal in ("Traceback", "assert ", "expect_close(", "def test_", "graders/", ".py:"):
         assert internal not in out
 
@@ -82,6 +83,40 @@ def test_check_on_the_stub_says_not_implemented_yet(capsys):
     out = _report("linreg_scratch", "sgd", _kernel("linreg_scratch", fill=False), capsys=capsys)
     assert out.startswith("sgd: 0 of 2 public checks passed (0/2 points)")
     assert "`sgd` is not implemented yet (it raises NotImplementedError)." in out
+
+
+def test_check_before_the_functions_cell_ran_asks_to_run_it(capsys):
+    namespace = _kernel("linreg_scratch")
+    del namespace["squared_loss"]
+    out = _report("linreg_scratch", "squared_loss", namespace, capsys=capsys)
+    assert "`squared_loss` is not defined in this kernel: run the cell that defines it first" in out, out
+    assert "after the notebook ran" not in out
+
+
+def test_a_function_missing_from_a_run_notebook_is_worded_for_the_run():
+    assert "is not defined after the notebook ran (cell 3 stopped)" in Missing("f", " (cell 3 stopped)").feedback
+    assert Missing("f", kernel=True).feedback.startswith("`f` is not defined in this kernel: run the cell that defines it first")
+
+
+def test_check_renders_as_an_html_table_with_marks_points_and_messages():
+    namespace = _kernel("linreg_scratch", _wrong("linreg_scratch", "squared_loss_no_half"))
+    checker = SelfCheck("linreg_scratch", namespace, course=COURSE, colour=False, html=True)
+    one = checker.report("squared_loss")
+    assert one.text.startswith("squared_loss: 0 of 3 public checks passed") and one._repr_html_() == one.html
+    assert "<table" in one.html and "✗" in one.html and "(0/1 points)" in one.html
+    assert "<code>squared_loss(y_hat, y)</code> has wrong values" in one.html
+    assert "<pre" in one.html and "(2, 0) |   9 |      4.5" in one.html
+    every = checker.report_all()
+    spec = COURSE.assignment("linreg_scratch")
+    assert every.html.count("✓") == len(spec.autograded) - 1 and every.html.count("✗") == 2  # the row and its check
+    assert "total: 23/24 points from the public checks" in every.html
+
+
+def test_html_escapes_what_the_students_code_returned():
+    markup = "<style>body{background:red}</style><script>alert(1)</script>"
+    namespace = _kernel("linreg_scratch", f"def squared_loss(y_hat, y):\n    return {markup!r}\n")
+    report = SelfCheck("linreg_scratch", namespace, course=COURSE, colour=False, html=True).report("squared_loss")
+    assert "<style>" not in report.html and "<script>" not in report.html and "&lt;style&gt;" in report.html
 
 
 def test_check_all_sums_up_the_public_points(capsys):
@@ -162,7 +197,8 @@ def _write(tmp_path: Path, notebook) -> Path:
 def test_check_command_fails_on_a_wrong_answer(tmp_path, capsys):
     path = _write(tmp_path, filled_stub(COURSE, "linreg_concise", {"HuberLoss": _wrong("linreg_concise", "huber_sums")}))
     assert main(["--course", str(ROOT), "check", str(path)]) == 1
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert err.startswith(f"checking {path.name}: running it in a sandbox from the top, as grading does")
     rows = {line.split()[1]: line for line in out.splitlines() if line.startswith(("  ✓ ", "  ✗ "))}
     assert set(rows) == {q.name for q in COURSE.assignment("linreg_concise").autograded}
     assert [name for name, row in rows.items() if row.startswith("  ✗")] == ["HuberLoss"]

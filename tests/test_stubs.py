@@ -1,8 +1,13 @@
 """The committed stubs are exactly what nbgrader generates from the source notebooks today."""
 
+import io
+import re
 from pathlib import Path
 
+import nbformat
 import pytest
+from ipykernel.ipkernel import IPythonKernel
+from jupyter_client.kernelspec import KernelSpecManager
 
 from d2lgrade.course import Course
 from d2lgrade.nbgrader import generate_stubs
@@ -46,3 +51,25 @@ def test_every_assignment_has_public_and_hidden_graders():
     for name in COURSE.assignment_names():
         kinds = {path.parent.name for path in COURSE.assignment(name).grader_files()}
         assert kinds == {"public", "hidden"}, f"{name} has graders {sorted(kinds)}"
+
+
+@pytest.mark.parametrize("assignment", COURSE.assignment_names())
+def test_stub_opens_unmodified_in_jupyter(assignment):
+    """JupyterLab marks a notebook modified when opening it changed its model: an older nbformat or cells
+    without ids are upgraded, and on connecting, the kernel's kernelspec and language_info are written into
+    the metadata (a change only when they differ). Saving writes what jupyter_server's nbformat.write does."""
+    raw = COURSE.stub(assignment).read_text(encoding="utf-8")
+    notebook = nbformat.reads(raw, as_version=nbformat.NO_CONVERT)
+    nbformat.validate(notebook)
+    assert (notebook.nbformat, notebook.nbformat_minor) == (nbformat.current_nbformat, nbformat.current_nbformat_minor)
+    assert all(cell.get("id") for cell in notebook.cells), "every cell has an id"
+    saved = io.StringIO()
+    nbformat.write(notebook, saved, version=nbformat.NO_CONVERT)
+    assert saved.getvalue() == raw, "the stub is not byte for byte what Jupyter saves"
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    assert notebook.metadata.kernelspec == {"display_name": spec.display_name, "language": spec.language, "name": "python3"}
+    reported = IPythonKernel.language_info
+    language = dict(notebook.metadata.language_info)
+    assert set(language) == set(reported), f"language_info should have exactly the kernel's keys {sorted(reported)}"
+    assert {k: v for k, v in language.items() if k != "version"} == {k: v for k, v in reported.items() if k != "version"}
+    assert re.fullmatch(r"3\.\d+\.\d+", language["version"]), language["version"]
