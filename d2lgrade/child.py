@@ -99,6 +99,11 @@ def _is_student_frame(filename: str) -> bool:
     return not (filename.startswith(here) or filename.startswith(library) or "site-packages" in filename)
 
 
+def _is_notebook_file(filename: str) -> bool:
+    """Whether code from ``filename`` is the student's own (a notebook cell, or a module of theirs)."""
+    return _is_student_frame(filename) and not filename.startswith(("<frozen", "<string>"))
+
+
 def evaluate(code: wire.Code, namespace: Mapping[str, Any]) -> Any:
     """Run grader-written code in a copy of ``namespace`` and return what it builds."""
     scope = dict(namespace)
@@ -254,7 +259,7 @@ class Session:
                 build = lambda code: evaluate(code, self.namespace)  # noqa: E731
                 args = wire.decode(request.get("args", []), run_code=build)
                 kwargs = wire.decode(request.get("kwargs", {"$type": "dict", "items": []}), run_code=build)
-                with observe.watching(bool(request.get("observe"))) as observer:  # only when grading asks
+                with observe.watching(bool(request.get("observe")), _is_notebook_file) as observer:  # when grading asks
                     returned = body(args, kwargs)
             except BaseException as exc:  # noqa: B902 - student code may raise anything, SystemExit too
                 if isinstance(exc, KeyboardInterrupt):

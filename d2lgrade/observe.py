@@ -11,7 +11,13 @@ While a graded call runs under ``watching(True)``, an ``Observer`` records
   whose differentiated tensors (the graph's leaves, or the ``inputs`` asked
   for) had other values at the next pass or at the end of the call, in place
   (``p -= lr * p.grad``, an optimiser's ``step()``) or as new tensors of the
-  same shapes (``w = (w - lr * g).detach().requires_grad_()``).
+  same shapes (``w = (w - lr * g).detach().requires_grad_()``);
+- for each torch function, the most elements of any tensor it was given
+  (``widest``): whether the call worked on whole tensors at once;
+- how many times the most repeated line of the student's own code ran
+  (``line_runs``, through a trace hook on the notebook's frames only): a loop
+  that really goes over n elements runs its body n times, a loop that never
+  runs or runs over nothing does not.
 
 Nothing here decides a grade. The report comes from the student's process and
 may be forged; the grading side only ever takes points away because of it.
@@ -23,7 +29,7 @@ import contextlib
 import inspect
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -62,6 +68,12 @@ def _function_name(func: Any) -> str:
         return name
     module = getattr(func, "__module__", None) or "?"
     return f"{module}.{getattr(func, '__qualname__', None) or getattr(func, '__name__', repr(func))}"
+
+
+def _widest(args: tuple, kwargs: dict) -> int:
+    """The most elements of a tensor among ``args`` and ``kwargs`` (and the lists and tuples in them)."""
+    widths = [tensor.numel() for value in (*args, *kwargs.values()) for tensor in _tensors(value)]
+    return max(widths, default=0)
 
 
 def _tensors(value: Any) -> list[torch.Tensor]:
@@ -120,7 +132,7 @@ class _TorchWatch(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        self.observer.note(func)
+        self.observer.note(func, _widest(args, kwargs))
         if not self.observer.is_backward(func):
             return func(*args, **kwargs)
         targets = self.observer.guarded(self.observer.targets, func, args, kwargs)
@@ -132,9 +144,18 @@ class _TorchWatch(TorchFunctionMode):
 class Observer:
     """What one call did, gathered while it runs; ``report()`` gives it as plain values."""
 
-    def __init__(self) -> None:
+    def __init__(self, is_student_file: Callable[[str], bool] | None = None) -> None:
         self.names: set[str] = set()
         self.names_cut = False
+        self.widest: dict[str, int] = {}
+        """for each name, the most elements of a tensor it was given"""
+        self.line_runs = 0
+        """how many times the most repeated line of the student's own code ran"""
+        self._line_counts: dict[tuple, int] = {}
+        self._is_student_file = is_student_file
+        self._student_code: dict[Any, bool] = {}
+        self._tracer = self._trace  # one bound method, so that ``sys.gettrace() is self._tracer`` holds
+        self._saved_trace: Any = None
         self.backward_passes = 0
         self.learning_steps = 0
         self.intact = True
@@ -157,7 +178,7 @@ class Observer:
             return None
 
     # ------------------------------------------------------------ names
-    def note(self, func: Any) -> None:
+    def note(self, func: Any, width: int = 0) -> None:
         try:
             name = self._known.get(func)
         except TypeError:  # an unhashable callable
@@ -166,21 +187,41 @@ class Observer:
             name = _function_name(func)
             with contextlib.suppress(TypeError):
                 self._known[func] = name
-        self._add_name(name)
+        if self._add_name(name) and width > self.widest.get(name, 0):
+            self.widest[name] = width
 
-    def _add_name(self, name: str) -> None:
+    def _add_name(self, name: str) -> bool:
+        """Record ``name``; False when there is no room left for it."""
         if name in self.names:
-            return
+            return True
         if len(self.names) >= MAX_NAMES:
             self.names_cut = True
-            return
+            return False
         self.names.add(name)
+        return True
 
     def _profile(self, frame, event, arg):
         if event == "call":
             module = frame.f_globals.get("__name__")
             if isinstance(module, str) and module.startswith(WATCHED_MODULES):
                 self._add_name(f"{module}.{frame.f_code.co_qualname}")
+
+    # ------------------------------------------------------------ the student's own lines
+    def _trace(self, frame, event, arg):
+        """The trace hook for a new frame: count its lines when the code is the student's."""
+        code = frame.f_code
+        student = self._student_code.get(code)
+        if student is None:
+            student = self._student_code[code] = bool(self._is_student_file(code.co_filename))
+        return self._count_line if student else None
+
+    def _count_line(self, frame, event, arg):
+        if event == "line":
+            key = (frame.f_code, frame.f_lineno)
+            runs = self._line_counts[key] = self._line_counts.get(key, 0) + 1
+            if runs > self.line_runs:
+                self.line_runs = runs
+        return self._count_line
 
     # ------------------------------------------------------------ backward passes
     def is_backward(self, func: Any) -> bool:
@@ -221,10 +262,17 @@ class Observer:
         self._saved_profiles = (sys.getprofile(), threading.getprofile())
         sys.setprofile(self._hook)
         threading.setprofile(self._hook)
+        if self._is_student_file is not None:
+            self._saved_trace = sys.gettrace()
+            sys.settrace(self._tracer)
 
     def stop(self) -> None:
         if sys.getprofile() is not self._hook:
             self.intact = False  # the call replaced the profile hook
+        if self._is_student_file is not None:
+            if sys.gettrace() is not self._tracer:
+                self.intact = False  # the call replaced the trace hook
+            sys.settrace(self._saved_trace)
         sys.setprofile(self._saved_profiles[0])
         threading.setprofile(self._saved_profiles[1])
         self.guarded(self._stop_mode)
@@ -248,6 +296,8 @@ class Observer:
             "observed": {
                 "calls": sorted(self.names),
                 "calls_cut": self.names_cut,
+                "widest": dict(sorted(self.widest.items())),
+                "line_runs": self.line_runs,
                 "backward_passes": self.backward_passes,
                 "learning_steps": self.learning_steps,
                 "intact": self.intact,
@@ -269,12 +319,13 @@ class _Unavailable:
 
 
 @contextlib.contextmanager
-def watching(wanted: bool) -> Iterator[Any]:
-    """Watch the body when ``wanted``; what is yielded has ``report()``, a dict to add to the answer."""
+def watching(wanted: bool, is_student_file: Callable[[str], bool] | None = None) -> Iterator[Any]:
+    """Watch the body when ``wanted``; what is yielded has ``report()``, a dict to add to the answer.
+    With ``is_student_file``, the lines of code from the files it accepts are counted too."""
     if not wanted:
         yield _NotWatching()
         return
-    observer = Observer()
+    observer = Observer(is_student_file)
     try:
         observer.start()
     except Exception as exc:  # the engine's problem, not the student's: say so

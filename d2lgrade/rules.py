@@ -7,9 +7,15 @@ moving the forbidden call into a helper does not hide it.
 
 A run-time rule reads what the student's process reported about one call
 made with ``student.call(..., observe=True)`` (``d2lgrade.observe``): which
-functions it reached, however they were named, and whether its backward
-passes were used to learn. The report is a claim from untrusted code, so
-these rules only ever take points away; the source rules stay as well.
+functions it reached, however they were named, whether its backward passes
+were used to learn, how often its own loops ran. The report is a claim from
+untrusted code, so these rules only ever take points away; the source rules
+stay as well.
+
+``expect_gradients_flow`` runs a backward pass through a function's result on
+the student's side: a result with the right values but no graph behind it
+(``.detach()``, ``.data``, ``.item()``, a numpy round trip) fails on its own
+question, not only in the training that needs its gradient.
 """
 
 from __future__ import annotations
@@ -17,16 +23,22 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable, Mapping
 
-from d2lgrade.checks import fail
+import torch
+
+from d2lgrade.checks import describe, expect, expect_close, fail
+from d2lgrade.wire import Code
 
 __all__ = [
     "called_names",
     "expect_calls",
+    "expect_gradients_flow",
     "expect_learns_with_autograd",
     "expect_loop",
+    "expect_loop_over_elements",
     "expect_no_calls",
     "expect_no_calls_at_run_time",
     "expect_no_loop",
+    "expect_vectorized",
     "reachable",
     "run_time_words",
 ]
@@ -34,6 +46,16 @@ __all__ = [
 #: Backward passes that an optimisation step must have used before a call counts as learning with
 #: autograd: L-BFGS on a well-scaled problem can be done after three or four.
 MIN_LEARNING_STEPS = 2
+
+#: Torch functions that may see a whole tensor in a loop that adds one element at a time: they read its
+#: size, layout or elements, copy or convert it, or build an empty one like it, but compute nothing with it.
+ELEMENT_ACCESS = frozenset({
+    "__getitem__", "__setitem__", "__len__", "__iter__", "__format__", "__repr__", "__array__", "unbind", "dim", "ndim",
+    "shape", "size", "numel", "element_size", "device", "dtype", "layout", "is_cuda", "requires_grad", "is_floating_point",
+    "is_contiguous", "tolist", "numpy", "item", "cpu", "cuda", "to", "detach", "clone", "contiguous", "reshape", "view",
+    "flatten", "data", "zeros_like", "empty_like", "ones_like", "full_like", "new_zeros", "new_empty", "new_full", "new_tensor",
+    "result_type", "is_tensor", "is_complex", "get_device",
+})
 
 #: Calls that hide which function is really called.
 OBFUSCATION = frozenset({"eval", "exec", "getattr", "__import__", "import_module", "compile", "globals", "vars"})
@@ -174,6 +196,40 @@ def expect_no_calls_at_run_time(outcome, name: str, forbidden: Iterable[str], hi
              f"under any name. {hint}")
 
 
+def _function_word(name: str) -> str:
+    """``shape`` for ``torch.Tensor.shape.__get__``, ``add`` for ``torch.Tensor.add``."""
+    parts = name.split(".")
+    return parts[-2] if parts[-1] in ("__get__", "__set__") and len(parts) > 1 else parts[-1]
+
+
+def expect_loop_over_elements(outcome, name: str, elements: int, hint: str) -> None:
+    """The observed call of ``name`` on tensors of ``elements`` elements ran a line of its own code at least
+    ``elements`` times, and gave no torch function a whole tensor to compute with (``ELEMENT_ACCESS`` aside)."""
+    __tracebackhide__ = True
+    observed = _observation(outcome, name)
+    whole = sorted(called for called, width in observed.widest.items()
+                   if width >= elements and _function_word(called) not in ELEMENT_ACCESS)
+    if whole:
+        fail(f"While it ran, `{name}` computed with whole tensors at once ({_shown(whole, set())}), so its result "
+             f"does not come from a loop over the elements. {hint}")
+    if observed.line_runs < elements:
+        runs = observed.line_runs
+        fail(f"For tensors of {elements} elements, no line of `{name}` ran more than {runs} time{'s' * (runs != 1)}: "
+             f"its loop does not go over the elements one at a time. {hint}")
+
+
+def expect_vectorized(outcome, name: str, elements: int, hint: str) -> None:
+    """The observed call of ``name`` on tensors of ``elements`` elements gave a torch function a whole tensor to
+    compute with (``ELEMENT_ACCESS`` aside), and ran no line of its own code ``elements`` times."""
+    __tracebackhide__ = True
+    observed = _observation(outcome, name)
+    if observed.line_runs >= elements:
+        fail(f"For tensors of {elements} elements, a line of `{name}` ran {observed.line_runs} times: it loops over the "
+             f"elements in Python. {hint}")
+    if not any(width >= elements and _function_word(called) not in ELEMENT_ACCESS for called, width in observed.widest.items()):
+        fail(f"`{name}` never computed with a whole tensor at once: it works one element at a time. {hint}")
+
+
 def expect_learns_with_autograd(
     outcome, name: str, hint: str, *, min_steps: int = MIN_LEARNING_STEPS
 ) -> None:
@@ -191,3 +247,40 @@ def expect_learns_with_autograd(
     if steps < min_steps:
         fail(f"{ran}, but the parameters changed after only {steps} of them: that is not learning by "
              f"gradient descent. {hint}")
+
+
+# --------------------------------------------------------------------------- gradients
+
+#: Calls the student's function on copies of its inputs that require grad, and differentiates the sum of
+#: what it returns with respect to the inputs in ``wrt``.
+GRADIENTS = """
+import torch as _torch
+_inputs = [value.detach().clone().requires_grad_(name in wrt) for name, value in inputs]
+_result = {name}(*_inputs)
+_targets = [tensor for (name, _), tensor in zip(inputs, _inputs) if name in wrt]
+if isinstance(_result, _torch.Tensor) and _result.requires_grad:
+    out = {{"grads": list(_torch.autograd.grad(_result.sum(), _targets, allow_unused=True))}}
+else:
+    out = {{"type": type(_result).__name__, "tensor": isinstance(_result, _torch.Tensor)}}
+"""
+
+
+def expect_gradients_flow(student, name: str, inputs: Mapping[str, torch.Tensor], gradients: Mapping[str, torch.Tensor],
+                          hint: str) -> None:
+    """``name(*inputs.values())`` summed and differentiated on the student's side gives ``gradients``
+    (by input name): its result is built from its inputs by operations autograd can follow."""
+    __tracebackhide__ = True
+    wrt = list(gradients)
+    call = f"`{name}({', '.join(inputs)})`"
+    code = Code(GRADIENTS.format(name=name), result="out", inputs={"inputs": list(inputs.items()), "wrt": wrt})
+    out = student.run(name, code)
+    expect(isinstance(out, dict), f"Could not differentiate {call}: it gave {describe(out)}.", hint)
+    if "grads" not in out:
+        what = "a tensor that does not require grad" if out.get("tensor") else f"a {out.get('type', 'value')}, not a tensor"
+        fail(f"{call} returned {what}, so no gradient reaches {' or '.join(wrt)}. {hint}")
+    grads = out["grads"]
+    expect(isinstance(grads, list) and len(grads) == len(wrt), f"Could not differentiate {call}.", hint)
+    for input_name, grad in zip(wrt, grads):
+        expect(grad is not None, f"The result of {call} does not depend on {input_name} for autograd: no gradient reaches it.", hint)
+        expect_close(f"the gradient of sum({call[1:-1]}) with respect to {input_name}", grad, gradients[input_name],
+                     hint="A gradient follows from the formula: once the values are right, it will be too.")

@@ -159,6 +159,10 @@ class Observation:
     backward_passes: int = 0
     learning_steps: int = 0
     """backward passes whose differentiated tensors changed afterwards: an optimisation step used them"""
+    widest: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """for each name in ``calls``, the most elements of a tensor it was given"""
+    line_runs: int = 0
+    """how many times the most repeated line of the student's own code ran"""
     intact: bool = False
     """the observer stayed in place to the end and reported every name, in the expected form"""
     unavailable: str = ""
@@ -175,8 +179,13 @@ class Observation:
             return cls()
         if not (_is_count(passes) and _is_count(steps) and steps <= passes):
             return cls()
+        widest, line_runs = raw.get("widest"), raw.get("line_runs")
+        if not (isinstance(widest, Mapping) and all(isinstance(k, str) and _is_count(v) for k, v in widest.items())):
+            return cls()
+        if not _is_count(line_runs):
+            return cls()
         intact = raw.get("intact") is True and raw.get("calls_cut") is False
-        return cls(frozenset(calls), passes, steps, intact)
+        return cls(frozenset(calls), passes, steps, dict(widest), line_runs, intact)
 
 
 def _is_count(value: Any) -> bool:

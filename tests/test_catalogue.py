@@ -11,7 +11,9 @@ holding the new source of one solution cell after a header of comment lines::
 
 A ``wrong`` case must lose points on its own question and nowhere else; a
 ``correct`` case must earn full marks everywhere. Adding a case is adding a
-file. Each assignment's cases are graded together, in one call to a pool of
+file. At least ``PUBLIC_SHARE`` of each assignment's wrong cases must fail a
+public check of their own question, which students run before they submit;
+that is read from the same graded results, at no extra cost. Each assignment's cases are graded together, in one call to a pool of
 ``JOBS`` worker processes kept for the session, because every submission costs
 a child process.
 """
@@ -38,6 +40,8 @@ CATALOGUE = Path(__file__).resolve().parent / "catalogue"
 REFERENCE_SEEDS = range(20)
 #: Worker processes grading the catalogue.
 JOBS = 2
+#: The least share of each assignment's wrong answers that a public check of their own question must catch.
+PUBLIC_SHARE = 0.9
 CASES = discover(CATALOGUE)
 
 
@@ -227,3 +231,23 @@ def test_reference_full_marks(assignment: str, seed: int, reference_results) -> 
     bad = _problems(result, must_lose=None)
     if bad:
         pytest.fail(f"{label} lost points on {', '.join(bad)}:\n{_report(result, bad)}", pytrace=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", sorted({c.assignment for c in CASES}))
+def test_public_checks_catch_most_wrong_answers(assignment: str, catalogue_results) -> None:
+    """At least PUBLIC_SHARE of the assignment's wrong answers fail a public check of their own question."""
+    wrong = [c for c in CASES if c.assignment == assignment and c.kind == "wrong" and not c.missing()]
+    results = catalogue_results(assignment)
+    unseen = [
+        case for case in wrong
+        if not any(not t.hidden and t.outcome in ("failed", "error") for t in results[case.student].question(case.question).tests)
+    ]
+    caught = len(wrong) - len(unseen)
+    if caught < PUBLIC_SHARE * len(wrong):
+        pytest.fail(
+            f"{assignment}: public checks catch {caught} of {len(wrong)} wrong answers ({caught / len(wrong):.0%}), "
+            f"under {PUBLIC_SHARE:.0%}; these pass every public check of their question:\n"
+            + "\n".join(f"    {case.id}: {case.why}" for case in unseen),
+            pytrace=False,
+        )

@@ -11,7 +11,13 @@ from d2lgrade import wire
 from d2lgrade.child import Session
 from d2lgrade.execute import NotebookRun
 from d2lgrade.observe import watching
-from d2lgrade.rules import expect_learns_with_autograd, expect_no_calls_at_run_time, run_time_words
+from d2lgrade.rules import (
+    expect_learns_with_autograd,
+    expect_loop_over_elements,
+    expect_no_calls_at_run_time,
+    expect_vectorized,
+    run_time_words,
+)
 from d2lgrade.student import Observation, Outcome, Student
 from d2lgrade.transport import InProcessTransport
 
@@ -154,12 +160,18 @@ def _leave_a_mode_pushed():
     torch.overrides.TorchFunctionMode().__enter__()
 
 
-@pytest.mark.parametrize("tamper", [_switch_off_profile, _pop_mode, _leave_a_mode_pushed])
+def _switch_off_trace():
+    sys.settrace(None)
+
+
+@pytest.mark.parametrize("tamper", [_switch_off_profile, _pop_mode, _leave_a_mode_pushed, _switch_off_trace])
 def test_a_call_that_tampers_with_the_hooks_is_not_intact(tamper):
-    before = sys.getprofile()
-    report = observed(tamper)
+    before, trace_before = sys.getprofile(), sys.gettrace()
+    with watching(True, lambda filename: filename == __file__) as observer:
+        tamper()
+    report = observer.report()["observed"]
     assert report["intact"] is False
-    assert sys.getprofile() is before
+    assert sys.getprofile() is before and sys.gettrace() is trace_before
     assert torch.overrides._get_current_function_mode_stack() == []
 
 
@@ -216,6 +228,11 @@ def test_student_call_returns_the_observation(namespace):
         {"calls": [], "backward_passes": True, "learning_steps": 0, "intact": True, "calls_cut": False},
         {"calls": [], "backward_passes": 9, "learning_steps": 9, "intact": True, "calls_cut": True},
         {"calls": [], "backward_passes": 9, "learning_steps": 9, "intact": 1, "calls_cut": False},
+        {"calls": [], "backward_passes": 0, "learning_steps": 0, "intact": True, "calls_cut": False},
+        {"calls": [], "backward_passes": 0, "learning_steps": 0, "intact": True, "calls_cut": False, "widest": {"f": -1},
+         "line_runs": 3},
+        {"calls": [], "backward_passes": 0, "learning_steps": 0, "intact": True, "calls_cut": False, "widest": {},
+         "line_runs": "many"},
     ],
 )
 def test_a_malformed_claim_reads_as_not_intact(raw):
@@ -223,7 +240,8 @@ def test_a_malformed_claim_reads_as_not_intact(raw):
 
 
 def _outcome(**claim) -> Outcome:
-    raw = {"calls": [], "backward_passes": 50, "learning_steps": 50, "intact": True, "calls_cut": False}
+    raw = {"calls": [], "backward_passes": 50, "learning_steps": 50, "intact": True, "calls_cut": False, "widest": {},
+           "line_runs": 1}
     raw.update(claim)
     return Outcome(None, (), {}, "", 0.0, observed=Observation.read(raw))
 
@@ -258,3 +276,59 @@ def test_a_tampered_observation_fails_and_an_unavailable_one_is_the_graders_prob
     unavailable = Outcome(None, (), {}, "", 0.0, observed=Observation.read({"unavailable": "no torch"}))
     with pytest.raises(RuntimeError, match="no torch"):
         expect_no_calls_at_run_time(unavailable, "fit", SOLVERS, "")
+
+
+# --------------------------------------------------------------------------- loops seen while they run
+
+ADDITIONS = {
+    "the book's loop": "n = a.shape[0]\n    c = torch.zeros(n, dtype=torch.result_type(a, b))\n"
+                       "    for i in range(n):\n        c[i] = a[i] + b[i]\n    return c",
+    "python floats": "x, y = a.tolist(), b.tolist()\n    return torch.tensor([x[i] + y[i] for i in range(len(x))])",
+    "zip and stack": "return torch.stack([x + y for x, y in zip(a, b)])",
+    "a dead loop": "for i in range(len(a)):\n        pass\n    return a + b",
+    "a loop over nothing": "c = a + b\n    for i in []:\n        c[i] = a[i] + b[i]\n    return c",
+    "a copied vectorised sum": "total = torch.add(a, b)\n    c = torch.zeros_like(a)\n"
+                               "    for i in range(len(a)):\n        c[i] = total[i]\n    return c",
+    "a + b": "return a + b",
+    "map": "return torch.stack(list(map(operator.add, a, b)))",
+}
+LOOPS = {"the book's loop", "python floats", "zip and stack"}
+VECTORIZED = {"a + b", "a loop over nothing"}  # at run time; the source rule still sees its loop
+
+
+def _add(body: str):
+    """An addition defined the way a notebook cell defines it, and its observed call through a Session."""
+    scope: dict = {}
+    exec(compile(f"import operator\nimport torch\n\ndef add(a, b):\n    {body}\n", "<ipython-input-1-0>", "exec"), scope)
+    student = Student(NotebookRun([], lambda: InProcessTransport(scope), seed=0))
+    a, b = torch.arange(16.0), torch.full((16,), 0.5)
+    outcome = student.call("add", a, b, observe=True)
+    assert torch.equal(outcome.value, a + b)
+    return outcome
+
+
+@pytest.mark.parametrize("kind", list(ADDITIONS))
+def test_a_loop_over_the_elements_is_seen_running(kind):
+    outcome = _add(ADDITIONS[kind])
+    if kind in LOOPS:
+        expect_loop_over_elements(outcome, "add", 16, "")
+    else:
+        with pytest.raises(pytest.fail.Exception, match="computed with whole tensors|does not go over the elements"):
+            expect_loop_over_elements(outcome, "add", 16, "")
+    if kind in VECTORIZED:
+        expect_vectorized(outcome, "add", 16, "")
+    else:
+        with pytest.raises(pytest.fail.Exception, match="loops over the elements|never computed with a whole tensor"):
+            expect_vectorized(outcome, "add", 16, "")
+
+
+def test_only_the_students_own_lines_are_counted():
+    def library_loop(n):
+        total = 0
+        for i in range(n):
+            total += i
+        return total
+
+    with watching(True, lambda filename: filename.startswith("<ipython-input")) as observer:
+        library_loop(100)
+    assert observer.report()["observed"]["line_runs"] == 0

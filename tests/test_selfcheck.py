@@ -71,7 +71,7 @@ def test_check_shows_a_green_line_per_passed_check(capsys):
 def test_check_explains_a_wrong_answer_without_grader_code(capsys):
     namespace = _kernel("linreg_scratch", _wrong("linreg_scratch", "squared_loss_no_half"))
     out = _report("linreg_scratch", "squared_loss", namespace, capsys=capsys)
-    assert out.startswith("squared_loss: 0 of 1 public checks passed (0/1 points)"), out
+    assert out.startswith("squared_loss: 0 of 3 public checks passed (0/1 points)"), out
     assert "  ✗ squared_loss is (y_hat - y)**2 / 2 for each example" in out
     # what was expected, what came back (the table of mismatches), and no pytest or grader internals
     assert "has wrong values" in out and "Index  | Got | Expected" in out and "(2, 0) |   9 |      4.5" in out
@@ -81,7 +81,7 @@ def test_check_explains_a_wrong_answer_without_grader_code(capsys):
 
 def test_check_on_the_stub_says_not_implemented_yet(capsys):
     out = _report("linreg_scratch", "sgd", _kernel("linreg_scratch", fill=False), capsys=capsys)
-    assert out.startswith("sgd: 0 of 1 public checks passed (0/2 points)")
+    assert out.startswith("sgd: 0 of 2 public checks passed (0/2 points)")
     assert "`sgd` is not implemented yet (it raises NotImplementedError)." in out
 
 
@@ -102,13 +102,13 @@ def test_check_renders_as_an_html_table_with_marks_points_and_messages():
     namespace = _kernel("linreg_scratch", _wrong("linreg_scratch", "squared_loss_no_half"))
     checker = SelfCheck("linreg_scratch", namespace, course=COURSE, colour=False, html=True)
     one = checker.report("squared_loss")
-    assert one.text.startswith("squared_loss: 0 of 1 public checks passed") and one._repr_html_() == one.html
+    assert one.text.startswith("squared_loss: 0 of 3 public checks passed") and one._repr_html_() == one.html
     assert "<table" in one.html and "✗" in one.html and "(0/1 points)" in one.html
     assert "<code>squared_loss(y_hat, y)</code> has wrong values" in one.html
     assert "<pre" in one.html and "(2, 0) |   9 |      4.5" in one.html
     every = checker.report_all()
     spec = COURSE.assignment("linreg_scratch")
-    assert every.html.count("✓") == len(spec.autograded) - 1 and every.html.count("✗") == 2  # the row and its check
+    assert every.html.count("✓") == len(spec.autograded) - 1 and every.html.count("✗") == 4  # the row and its three checks
     assert "total: 23/24 points from the public checks" in every.html
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from d2lgrade.checks import describe, expect, expect_close, expect_floats, expect_scalar, expect_tensor, fail
-from d2lgrade.rules import expect_loop, expect_no_loop
+from d2lgrade.rules import expect_loop, expect_loop_over_elements, expect_no_loop, expect_vectorized
 from d2lgrade.student import NotImplementedYet, Raised
 from d2lgrade.wire import Code
 
@@ -63,10 +63,11 @@ def _raised(exc):
 
 
 def _summary(timer):
-    out = {}
+    out = {"types": {}}
     for key, get in (("times", lambda: list(timer.times)), ("sum", timer.sum), ("avg", timer.avg), ("cumsum", timer.cumsum)):
         try:
             value = get()
+            out["types"][key] = type(value).__module__ + "." + type(value).__qualname__
             out[key] = value.tolist() if hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1 else value
         except Exception as exc:
             out[key] = _raised(exc)
@@ -164,12 +165,27 @@ def test_timer_summaries(student):
     expect(math.isclose(avg, 4.75 / 3, abs_tol=1e-6), f"With times [1.5, 0.25, 3.0], `timer.avg()` should be {4.75 / 3:.6g}, but it is {avg:.6g}.",
            "Divide the total by the number of recorded times, len(self.times).")
     cumsum = timer_value(summary, "cumsum", "Timer.cumsum")
-    if not isinstance(cumsum, (list, tuple, np.ndarray, torch.Tensor)):
+    if not isinstance(cumsum, list):
         shown = f"the single number {float(cumsum):.6g}" if isinstance(cumsum, (int, float, np.number)) and not isinstance(cumsum, bool) else describe(cumsum)
         fail(f"`timer.cumsum()` should be a list of running totals, [1.5, 1.75, 4.75], but it is {shown}. "
-             "Return one running total per recorded time, e.g. np.array(self.times).cumsum().tolist().")
+             "Return one running total per recorded time as a list, e.g. np.array(self.times).cumsum().tolist().")
     expect_same_floats("With times [1.5, 0.25, 3.0], `timer.cumsum()`", timer_floats("`timer.cumsum()`", cumsum), [1.5, 1.75, 4.75],
                        "Return the running totals of the times, one per recorded time.")
+    kind = summary["types"]["cumsum"]
+    expect(kind == "builtins.list", f"`timer.cumsum()` should return a list, as the notebook says, but it returns a {kind}.",
+           "Turn the running totals into a list: np.array(self.times).cumsum().tolist().")
+
+
+@question("Timer")
+def test_timer_start_restarts_the_clock(student):
+    """start() restarts the clock, and avg() counts the recorded times, not the starts"""
+    stops, (summary,) = run_timer(student, [[0, "new", 0.0], [0, "start", 40.0], [0, "stop", 42.0]])
+    got = [expect_scalar("what `stop()` returns", s, "Return the elapsed seconds from stop().") for s in stops]
+    expect_same_floats("Created at 0 s, started again at 40 s and stopped at 42 s, what `stop()` returned", got, [2.0],
+                       "start() sets the reference time anew; stop() measures from the most recent start.")
+    avg = expect_scalar("`timer.avg()`", timer_value(summary, "avg", "Timer.avg"))
+    expect(math.isclose(avg, 2.0, abs_tol=1e-6), f"With one recorded time of 2 s, `timer.avg()` should be 2, but it is {avg:.6g}.",
+           "Divide the total by the number of recorded times, len(self.times), not by the number of starts.")
 
 
 # ------------------------------------------------------------------ add_loop, add_vectorized
@@ -187,11 +203,18 @@ def test_add_loop_small_example(student):
     expect_close("a after `add_loop(a, b)`", outcome.args[0], A, hint="Write the sums into a new tensor c, not into a.")
 
 
+#: Vectors long enough that a loop over their elements stands out from code that runs once.
+LONG_A, LONG_B = torch.arange(1.0, 17.0), torch.full((16,), 0.5)
+LOOP_HINT = "Fill c[i] = a[i] + b[i] inside a for loop: this exercise times the slow way on purpose."
+VECTORIZED_HINT = "Add the whole tensors at once with a + b (or torch.add); no for, while or comprehension."
+
+
 @question("add_loop")
 def test_add_loop_uses_a_python_loop(student):
     """add_loop computes the sum one element at a time in a Python loop"""
-    student.add_loop(A, B)  # an unfinished stub reports "not implemented yet" rather than a missing loop
-    expect_loop(student, "add_loop", "Fill c[i] = a[i] + b[i] inside a for loop: this exercise times the slow way on purpose.")
+    outcome = student.call("add_loop", LONG_A, LONG_B, observe=True)  # a stub says "not implemented yet", not "no loop"
+    expect_loop(student, "add_loop", LOOP_HINT)
+    expect_loop_over_elements(outcome, "add_loop", len(LONG_A), LOOP_HINT)
 
 
 @question("add_vectorized")
@@ -206,9 +229,11 @@ def test_add_vectorized_small_example(student):
 @question("add_vectorized")
 def test_add_vectorized_has_no_python_loop(student):
     """add_vectorized uses one vectorized operation, no Python loop"""
-    got = expect_tensor("`add_vectorized(a, b)`", student.add_vectorized(A, B), shape=A.shape, hint="Return a + b.")
-    expect_close("`add_vectorized(a, b)`", got, A + B, hint="Return a + b.")
-    expect_no_loop(student, "add_vectorized", "Add the whole tensors at once with a + b (or torch.add); no for, while or comprehension.")
+    outcome = student.call("add_vectorized", LONG_A, LONG_B, observe=True)
+    got = expect_tensor("`add_vectorized(a, b)`", outcome.value, shape=LONG_A.shape, hint="Return a + b.")
+    expect_close("`add_vectorized(a, b)`", got, LONG_A + LONG_B, hint="Return a + b.")
+    expect_no_loop(student, "add_vectorized", VECTORIZED_HINT)
+    expect_vectorized(outcome, "add_vectorized", len(LONG_A), VECTORIZED_HINT)
 
 
 # ------------------------------------------------------------------ normal
@@ -335,6 +360,14 @@ def check_laplace(what, got, y_hat, y, *, device=None):
     expected = float(r.abs().sum()) + r.numel() * math.log(2)
     expect(math.isclose(value, expected, rel_tol=1e-4, abs_tol=1e-4), f"{what} should be {expected:.6g}, but it is {value:.6g}.",
            laplace_hint(value, y_hat.cpu(), y.cpu()))
+
+
+@question("laplace_nll")
+def test_laplace_nll_flat_labels(student):
+    """laplace_nll is right when y_hat has shape (n, 1) and y has shape (n,)"""
+    y_hat = torch.tensor([[0.0], [1.0], [2.0]])
+    y = torch.tensor([1.0, 1.0, 0.0])
+    check_laplace("`laplace_nll(y_hat, y)` with y_hat of shape (3, 1) and y of shape (3,)", student.laplace_nll(y_hat, y), y_hat, y)
 
 
 @question("laplace_nll")

@@ -8,6 +8,8 @@ backward pass) is done by grader-written ``Code`` on the student's side,
 which sends back plain values.
 """
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -157,6 +159,24 @@ def test_load_array_is_train_false_keeps_the_order(student):
            "Shuffle the training data: data.DataLoader(dataset, batch_size, shuffle=is_train).")
 
 
+@question("load_array")
+def test_load_array_keeps_a_smaller_last_batch_and_reshuffles(student):
+    """load_array keeps the last, smaller batch and shuffles anew on every pass"""
+    features = torch.stack([torch.arange(23, dtype=torch.float32), torch.randn(23)], dim=1)
+    out = student.run("load_array", Code(LOADER, result="out", inputs={
+        "arrays": (features, 2 * features[:, :1]), "batch_size": 5, "options": {}, "passes": 2}))
+    passes = []
+    for batches in out["passes"]:
+        expect(all(isinstance(batch, list) and len(batch) == 2 for batch in batches),
+               "Each minibatch should be a pair (X, y).", "Wrap both tensors: data.TensorDataset(*data_arrays).")
+        sizes = [len(expect_tensor("each X batch", X)) for X, _ in batches]
+        expect(sizes == [5, 5, 5, 5, 3], f"Over 23 examples with batch_size=5 the batch sizes should be [5, 5, 5, 5, 3], "
+               f"but they are {sizes}.", "Keep the last, smaller batch: leave drop_last at its default, False.")
+        passes.append([int(i) for X, _ in batches for i in X[:, 0].tolist()])
+    expect(passes[0] != passes[1], "Two passes over `load_array`'s loader read the examples in the same order.",
+           "Let the DataLoader shuffle (shuffle=is_train) instead of permuting the data once when the loader is built.")
+
+
 def _linear_layer(info, what):
     """The (weight, bias) of the single nn.Linear inside the nn.Sequential that make_net returned."""
     expect(isinstance(info, wire.ModuleInfo), f"{what} should be an nn.Module, but it is {describe(info)}.",
@@ -221,6 +241,59 @@ def test_train_converges(student):
     expect(losses[-1] < 1e-3, f"The last epoch's loss should be tiny (about 1e-4), but it is {losses[-1]:.3g}.")
 
 
+def _mse_descent(X, y, w, b, lr, steps):
+    """Full-batch gradient descent on the mean squared error, in float64: the final (w, b) and the loss after each step."""
+    X, y, w, b = X.double(), y.double().reshape(-1, 1), w.double(), b.double()
+    losses = []
+    for _ in range(steps):
+        residual = X @ w.T + b - y
+        w, b = w - lr * 2 * (residual * X).mean(0, keepdim=True), b - lr * 2 * residual.mean(0)
+        losses.append(float(((X @ w.T + b - y) ** 2).mean()))
+    return w, b, losses
+
+
+@question("train")
+def test_train_full_batch_steps(student):
+    """with one batch per epoch, train takes gradient steps at the given lr and reports the loss after each epoch"""
+    n, lr, num_epochs = 20, 0.1, 2
+    features, labels = _synthetic(n)
+    w, b = 0.01 * torch.randn(1, 2), torch.zeros(1)
+    net = Code(NET, result="net", inputs={"w": w, "b": b})
+    outcome = student.call("train", net, features, labels.reshape(-1), lr=lr, num_epochs=num_epochs, batch_size=n)
+    losses = expect_floats("the losses `train` returns", outcome.value, length=num_epochs, hint="Return one loss per epoch.")
+    weight, bias = _linear_layer(outcome.args[0], "the net after `train`")
+    w_want, b_want, want = _mse_descent(features, labels, w, b, lr, num_epochs)
+    settings = f"lr={lr}, batch_size={n} (one step per epoch) and labels of shape ({n},)"
+    expect_close(f"the weight after {num_epochs} epochs of `train` with {settings}", weight, w_want, rtol=1e-4,
+                 hint="Step with torch.optim.SGD(net.parameters(), lr=lr) on nn.MSELoss() (or the loss given), and reshape "
+                      "labels of shape (n,) to (n, 1) so the loss does not broadcast to (n, n).")
+    expect_close(f"the bias after `train` with {settings}", bias, b_want, rtol=1e-4)
+    expect(all(math.isclose(got, expected, rel_tol=1e-3) for got, expected in zip(losses, want)),
+           f"The losses should be the loss over the whole data set after each epoch, {[round(v, 5) for v in want]}, "
+           f"but `train` returned {[round(v, 5) for v in losses]}.",
+           "After each epoch compute loss(net(features), labels) on the whole data set, not a minibatch's loss or an average of them.")
+
+
+@question("train")
+def test_train_uses_the_given_loss_and_shuffles(student):
+    """train calls the loss it is given, on minibatches in a new random order each epoch"""
+    n = 20
+    out = student.run("train", Code(RECORDED_TRAINING, result="out", inputs={
+        "w": 0.01 * torch.randn(1, 2), "b": torch.zeros(1), "features": torch.randn(n, 2),
+        "labels": torch.arange(n, dtype=torch.float32).reshape(-1, 1), "lr": 1e-4, "num_epochs": 2, "batch_size": 5}))
+    calls, stepped = out["calls"], sorted(set(out["stepped"]))
+    expect(len(stepped) > 0, "`train` never took a training step with the loss function it was given.",
+           "Use the `loss` argument (nn.MSELoss() only when it is None).")
+    seen = [label for index in stepped for label in calls[index]]
+    expect(len(seen) == 2 * n, f"Over 2 epochs of {n} examples the training steps should see {2 * n} examples, but they saw {len(seen)}.",
+           "Step once per minibatch of load_array((features, labels), batch_size), num_epochs times.")
+    first, second = seen[:n], seen[n:]
+    expect(first != list(range(n)), "`train` read the examples in their stored order.",
+           "Shuffle the training data: load_array((features, labels), batch_size) with is_train=True, the default.")
+    expect(first != second, "`train` read the examples in the same order in both epochs.",
+           "Iterate over a shuffling DataLoader in every epoch instead of one fixed order.")
+
+
 @question("equivalent_lr")
 def test_equivalent_lr_book_settings(student):
     """equivalent_lr(0.03, 10) is 0.3"""
@@ -260,6 +333,23 @@ def test_huber_small_example(student):
     expect(abs(value - 1.375) < 1e-5,
            f"For errors 0.5, 2 and -3 the loss should be (0.125 + 1.5 + 2.5) / 3 = 1.375, but it is {value:.6g}.",
            "Per element: abs(d) - sigma/2 if abs(d) > sigma, else d**2 / (2*sigma); then the mean.")
+    expect(out["grad"] is not None, "`HuberLoss(sigma=1.0)(y_hat, y)` carries no gradient back to y_hat, so a net cannot train with it.",
+           "Compute the loss with torch operations on y_hat and return the tensor: .item(), .detach(), .data or numpy cut the graph.")
+
+
+@question("HuberLoss")
+def test_huber_sigma_two_flat_labels(student):
+    """HuberLoss(sigma=2.0) uses sigma as the threshold and in the quadratic part, with labels of shape (n,)"""
+    y_hat = torch.tensor([[1.5], [0.0], [5.0], [-5.0]])
+    y = torch.tensor([1.0, -1.0, 2.0, 0.0])
+    out = student.run("HuberLoss", Code(HUBER, result="out", inputs={"y_hat": y_hat, "y": y, "options": {"sigma": 2.0}}))
+    value = expect_scalar("`HuberLoss(sigma=2.0)(y_hat, y)`", out["value"], hint="Return the mean over all elements, a single number.")
+    # (0.5**2 / 4 + 1 / 4 + (3 - 1) + (5 - 1)) / 4
+    expect(abs(value - 1.578125) < 1e-5,
+           f"For errors y_hat - y of 0.5, 1, 3 and -5 with sigma=2 and y of shape (4,), the loss should be (0.0625 + 0.25 + 2 + 4) / 4 = 1.578125, "
+           f"but it is {value:.6g}.",
+           "Per element: abs(d) - sigma/2 if abs(d) > sigma, else d**2 / (2*sigma), with parentheses around 2*sigma; reshape y "
+           "to y_hat's shape first. torch's nn.HuberLoss(delta=sigma) is sigma times this.")
 
 
 def _grads_net(student):
@@ -287,3 +377,22 @@ def test_get_grads_after_one_backward(student):
     expect_close("the weight gradient", got[0], weight.grad, hint=hint)
     expect_tensor("the bias gradient", got[1], shape=(1,), hint=hint)
     expect_close("the bias gradient", got[1], bias.grad, hint=hint)
+
+
+@question("get_grads")
+def test_get_grads_finds_the_linear_layer(student):
+    """get_grads finds the linear layer wherever it is in the net"""
+    w, b = torch.tensor([[1.0, -1.0]]), torch.tensor([0.5])
+    X = torch.tensor([[1.0, 2.0], [0.0, -1.0], [3.0, 1.0]])
+    y = torch.tensor([[1.0], [2.0], [0.0]])
+    source = NET.replace("nn.Sequential(nn.Linear(w.shape[1], 1))", "nn.Sequential(nn.Identity(), nn.Linear(w.shape[1], 1))")
+    source = source.replace("net[0]", "net[1]") + "nn.MSELoss()(net(X), y).backward()\n"
+    got = student.get_grads(Code(source, result="net", inputs={"w": w, "b": b, "X": X, "y": y}))
+    weight, bias = w.clone().requires_grad_(), b.clone().requires_grad_()
+    nn.functional.mse_loss(X @ weight.T + bias, y).backward()
+    expect(isinstance(got, (tuple, list)) and len(got) == 2,
+           f"`get_grads` should return a pair (weight_grad, bias_grad), but it returned {describe(got)}.")
+    hint = "Find the nn.Linear layer (for example the last module that is an nn.Linear) instead of assuming it is net[0]."
+    expect_tensor("the weight gradient of a net whose linear layer is net[1]", got[0], shape=(1, 2), hint=hint)
+    expect_close("the weight gradient of a net whose linear layer is net[1]", got[0], weight.grad, hint=hint)
+    expect_close("the bias gradient of a net whose linear layer is net[1]", got[1], bias.grad, hint=hint)

@@ -27,4 +27,4 @@ class Timer:
 
     def cumsum(self):
         """Return the accumulated times as a list."""
-        return np.cumsum(self.times)
+        return np.cumsum(self.times).tolist()
