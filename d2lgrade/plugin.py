@@ -27,7 +27,7 @@ import shutil
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from d2lgrade import book
 from d2lgrade.course import Assignment, CourseError, GraderError
 from d2lgrade.execute import CellReport, NotebookRun
 from d2lgrade.results import TestResult
+from d2lgrade.rules import RuleBroken
 from d2lgrade.student import CALL_TIMEOUT, Missing, OverBudget, Raised, Reference, Student, StudentFault, derive_seed
 
 __all__ = ["GraderError", "OpenSubmission", "Target", "run_graders"]
@@ -106,6 +107,8 @@ class GradingPlugin:
         self.questions = questions
         self.known = {q.name for q in assignment.autograded}
         self.results: dict[str, list[TestResult]] = {t.key: [] for t in self.targets}
+        self.broken: dict[str, dict[str, str]] = {t.key: {} for t in self.targets}
+        """``key -> {question: message}`` of the rules (``rules.RuleBroken``) each submission broke"""
         self.opened: dict[str, OpenSubmission] = {}
         self._lent = functools.cache(functools.partial(book.lent_functions, assignment))
 
@@ -157,6 +160,7 @@ class GradingPlugin:
             yield opened
         finally:
             opened.close()
+            forfeit(self.results[target.key], self.broken[target.key])
             if self.on_done is not None:
                 self.on_done(target.key, self.results[target.key], opened)
 
@@ -222,6 +226,8 @@ class GradingPlugin:
             outcome, message = "skipped", _skip_reason(report)
         elif report.failed:
             outcome, message, detail = _classify(excinfo)
+            if excinfo is not None and isinstance(excinfo.value, RuleBroken):
+                self.broken[target.key].setdefault(item.get_closest_marker("question").args[0], message)
         title = (item.function.__doc__ or item.originalname).strip().splitlines()[0]
         params = {k: v for k, v in item.callspec.params.items() if k not in ("_submission", "device")}
         if params:
@@ -269,6 +275,16 @@ class _ProxyWithHint(Student):
             return super().run(function, code, **kwargs)
         except Missing as exc:
             raise self._reworded(exc) from None
+
+
+def forfeit(tests: list[TestResult], broken: Mapping[str, str]) -> None:
+    """Fail, in place, every passed test of a question whose rule was broken (``broken``: question -> the
+    rule's message), as every test of a function copied from d2l fails: right answers that break the rule
+    earn nothing."""
+    for index, test in enumerate(tests):
+        if test.outcome == "passed" and test.question in broken:
+            message = f"The answer was right, but it earns nothing: {broken[test.question]}"
+            tests[index] = dataclasses.replace(test, outcome="failed", message=message)
 
 
 def _could_be_a_skipped_cell(error: BaseException) -> bool:

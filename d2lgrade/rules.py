@@ -12,6 +12,11 @@ were used to learn, how often its own loops ran. The report is a claim from
 untrusted code, so these rules only ever take points away; the source rules
 stay as well.
 
+The loop rules (``expect_loop``, ``expect_no_loop``, ``expect_loop_over_elements``,
+``expect_vectorized``) raise ``RuleBroken``: a dead loop, a loop over nothing or a loop
+beside the vectorised answer gets right answers everywhere else, so breaking the rule
+costs the whole question (the grading plugin fails every test of it), as a copy of d2l does.
+
 ``expect_gradients_flow`` runs a backward pass through a function's result on
 the student's side: a result with the right values but no graph behind it
 (``.detach()``, ``.data``, ``.item()``, a numpy round trip) fails on its own
@@ -23,12 +28,14 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable, Mapping
 
+import pytest
 import torch
 
 from d2lgrade.checks import describe, expect, expect_close, fail
 from d2lgrade.wire import Code
 
 __all__ = [
+    "RuleBroken",
     "called_names",
     "expect_calls",
     "expect_gradients_flow",
@@ -56,6 +63,20 @@ ELEMENT_ACCESS = frozenset({
     "flatten", "data", "zeros_like", "empty_like", "ones_like", "full_like", "new_zeros", "new_empty", "new_full", "new_tensor",
     "result_type", "is_tensor", "is_complex", "get_device",
 })
+
+class RuleBroken(pytest.fail.Exception):
+    """``function`` broke a rule of how it must compute: its question earns nothing, however right its answers."""
+
+    def __init__(self, function: str, message: str) -> None:
+        super().__init__(f"{message} Until `{function}` follows this rule, its question earns no points, "
+                         "even for right answers.", pytrace=False)
+        self.function = function
+
+
+def _broke(name: str, message: str) -> None:
+    __tracebackhide__ = True
+    raise RuleBroken(name, message)
+
 
 #: Calls that hide which function is really called.
 OBFUSCATION = frozenset({"eval", "exec", "getattr", "__import__", "import_module", "compile", "globals", "vars"})
@@ -135,13 +156,13 @@ def _loops(nodes: Iterable[ast.AST]) -> bool:
 def expect_loop(student, name: str, hint: str) -> None:
     __tracebackhide__ = True
     if not _loops(_definition(student, name)):
-        fail(f"`{name}` has no Python loop. {hint}")
+        _broke(name, f"`{name}` has no Python loop. {hint}")
 
 
 def expect_no_loop(student, name: str, hint: str) -> None:
     __tracebackhide__ = True
     if _loops(_definition(student, name)):
-        fail(f"`{name}` uses a Python loop. {hint}")
+        _broke(name, f"`{name}` uses a Python loop. {hint}")
 
 
 # --------------------------------------------------------------------------- rules seen at run time
@@ -210,11 +231,11 @@ def expect_loop_over_elements(outcome, name: str, elements: int, hint: str) -> N
     whole = sorted(called for called, width in observed.widest.items()
                    if width >= elements and _function_word(called) not in ELEMENT_ACCESS)
     if whole:
-        fail(f"While it ran, `{name}` computed with whole tensors at once ({_shown(whole, set())}), so its result "
+        _broke(name, f"While it ran, `{name}` computed with whole tensors at once ({_shown(whole, set())}), so its result "
              f"does not come from a loop over the elements. {hint}")
     if observed.line_runs < elements:
         runs = observed.line_runs
-        fail(f"For tensors of {elements} elements, no line of `{name}` ran more than {runs} time{'s' * (runs != 1)}: "
+        _broke(name, f"For tensors of {elements} elements, no line of `{name}` ran more than {runs} time{'s' * (runs != 1)}: "
              f"its loop does not go over the elements one at a time. {hint}")
 
 
@@ -224,10 +245,10 @@ def expect_vectorized(outcome, name: str, elements: int, hint: str) -> None:
     __tracebackhide__ = True
     observed = _observation(outcome, name)
     if observed.line_runs >= elements:
-        fail(f"For tensors of {elements} elements, a line of `{name}` ran {observed.line_runs} times: it loops over the "
+        _broke(name, f"For tensors of {elements} elements, a line of `{name}` ran {observed.line_runs} times: it loops over the "
              f"elements in Python. {hint}")
     if not any(width >= elements and _function_word(called) not in ELEMENT_ACCESS for called, width in observed.widest.items()):
-        fail(f"`{name}` never computed with a whole tensor at once: it works one element at a time. {hint}")
+        _broke(name, f"`{name}` never computed with a whole tensor at once: it works one element at a time. {hint}")
 
 
 def expect_learns_with_autograd(

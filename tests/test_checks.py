@@ -10,6 +10,8 @@ import torch
 
 from d2lgrade import checks, rules, wire
 from d2lgrade.checks import expect, expect_close, expect_floats, expect_items, expect_scalar, expect_tensor
+from d2lgrade.plugin import forfeit
+from d2lgrade.results import TestResult
 
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -564,8 +566,28 @@ def test_loop_rules():
     plain = FakeStudent("def add_vectorized(a, b):\n    return a + b\n")
     rules.expect_loop(loop, "add_loop", hint="")
     rules.expect_no_loop(plain, "add_vectorized", hint="")
-    assert failure(rules.expect_loop, plain, "add_vectorized", hint="Loop.") == "`add_vectorized` has no Python loop. Loop."
-    assert failure(rules.expect_no_loop, loop, "add_loop", hint="No loop.") == "`add_loop` uses a Python loop. No loop."
+    costs = " Until `{}` follows this rule, its question earns no points, even for right answers."
+    assert failure(rules.expect_loop, plain, "add_vectorized", hint="Loop.") == (
+        "`add_vectorized` has no Python loop. Loop." + costs.format("add_vectorized"))
+    assert failure(rules.expect_no_loop, loop, "add_loop", hint="No loop.") == (
+        "`add_loop` uses a Python loop. No loop." + costs.format("add_loop"))
+    with pytest.raises(rules.RuleBroken) as caught:
+        rules.expect_loop(plain, "add_vectorized", hint="")
+    assert caught.value.function == "add_vectorized"
+
+
+def test_a_broken_rule_fails_every_passed_test_of_its_question_only():
+    def result(question, outcome, message=""):
+        return TestResult(question=question, name=f"{question} {outcome}", test_id=f"{question}-{outcome}",
+                          outcome=outcome, message=message)
+
+    tests = [result("add_loop", "passed"), result("add_loop", "failed", "no loop"), result("add_loop", "skipped"),
+             result("add_vectorized", "passed")]
+    forfeit(tests, {"add_loop": "`add_loop` has no Python loop."})
+    assert [(t.question, t.outcome) for t in tests] == [
+        ("add_loop", "failed"), ("add_loop", "failed"), ("add_loop", "skipped"), ("add_vectorized", "passed")]
+    assert tests[0].message == "The answer was right, but it earns nothing: `add_loop` has no Python loop."
+    assert tests[1].message == "no loop"
 
 
 def test_rules_on_a_missing_definition_fail_for_the_student():
