@@ -26,6 +26,7 @@ question, not only in the training that needs its gradient.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable, Mapping
 
 import pytest
@@ -125,11 +126,13 @@ def called_names(nodes: Iterable[ast.AST]) -> set[str]:
     return names
 
 
-def _definition(student, name: str) -> list[ast.AST]:
+def _definition(student, name: str, *, costs_question: bool = False) -> list[ast.AST]:
+    """``name``'s def and the helpers it reaches; with ``costs_question``, a rule that cannot be checked
+    (``add_loop = _helper``) costs the whole question, as the rule broken would."""
     __tracebackhide__ = True
     nodes = reachable(name, student.definitions())
     if not nodes:
-        fail(f"Could not find `{name}` defined at the top level of your notebook, so its rules cannot be checked; define it with def.")
+        (functools.partial(_broke, name) if costs_question else fail)(f"Could not find `{name}` defined at the top level of your notebook, so its rules cannot be checked; define it with def.")
     return nodes
 
 
@@ -155,13 +158,13 @@ def _loops(nodes: Iterable[ast.AST]) -> bool:
 
 def expect_loop(student, name: str, hint: str) -> None:
     __tracebackhide__ = True
-    if not _loops(_definition(student, name)):
+    if not _loops(_definition(student, name, costs_question=True)):
         _broke(name, f"`{name}` has no Python loop. {hint}")
 
 
 def expect_no_loop(student, name: str, hint: str) -> None:
     __tracebackhide__ = True
-    if _loops(_definition(student, name)):
+    if _loops(_definition(student, name, costs_question=True)):
         _broke(name, f"`{name}` uses a Python loop. {hint}")
 
 

@@ -593,6 +593,10 @@ def test_a_broken_rule_fails_every_passed_test_of_its_question_only():
 def test_rules_on_a_missing_definition_fail_for_the_student():
     words = failure(rules.expect_no_loop, FakeStudent("x = 1\n"), "add_vectorized", hint="")
     assert "Could not find `add_vectorized` defined at the top level" in words
+    with pytest.raises(rules.RuleBroken):  # `add_loop = _helper` hides the loop rule: that costs the question
+        rules.expect_loop(FakeStudent("def _helper(a, b):\n    return a + b\nadd_loop = _helper\n"), "add_loop", hint="")
+    words = failure(rules.expect_no_calls, FakeStudent("x = 1\n"), "fit", {"lstsq"}, hint="")
+    assert "Could not find `fit`" in words and "earns no points" not in words
 
 
 
