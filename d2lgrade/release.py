@@ -6,6 +6,8 @@
       README.md                          for students: install, open, work, check, submit
       d2lgrade_student-<version>-py3-none-any.whl
                                          the self-checks as one file for pip (``d2lgrade.wheel``)
+      d2l-<version>+d2lgrade-py3-none-any.whl
+                                         d2l as installed here, without its exact pins
       assignments/<name>/<name>.ipynb    the stubs
       graders/public/<name>.py           the public checks
       d2lgrade/                          the engine the checks run on (public code)
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from d2lgrade.course import Course, CourseError
-from d2lgrade.wheel import build_wheel
+from d2lgrade.wheel import build_d2l_wheel, build_wheel
 
 __all__ = ["build_release", "package_files"]
 
@@ -58,7 +60,9 @@ def build_release(course: Course, names: Sequence[str], out: Path, *, archive: b
     for name, path in shipped:
         _copy(path, out / "d2lgrade" / name)
     wheel = build_wheel(course, names, out, shipped)
-    (out / "README.md").write_text(_readme(course, names, wheel.name), encoding="utf-8")
+    d2l_wheel = build_d2l_wheel(out)
+    readme = _readme(course, names, wheel.name, d2l_wheel.name)
+    (out / "README.md").write_text(readme, encoding="utf-8")
     if archive:
         shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name)
     return out
@@ -101,6 +105,7 @@ with checks you can run yourself before you submit. This folder holds
 
 {notebooks}
 - `{wheel}`: the self-checks, as one file that pip installs;
+- `{d2l_wheel}`: the book's d2l package, as d2l.ai publishes it but without its exact pins from 2022;
 - `graders/public/` and `d2lgrade/`: the public checks and the code that runs them (no need to open them).
 
 ## Install
@@ -120,15 +125,14 @@ once; in `cmd.exe` the second line is `.venv\\Scripts\\activate.bat`.) Then, on 
 ```sh
 python -m pip install --upgrade pip
 python -m pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu   # optional, see below
-python -m pip install {wheel}
-python -m pip install --no-deps d2l==1.0.3
+python -m pip install {wheel} {d2l_wheel}
 python -m pip install jupyterlab
 ```
 
-- The third line installs the checks and what the notebooks need (torch, matplotlib, pandas, ...).
-- d2l goes in with `--no-deps`: its own pins from 2022 (numpy 1.23.5, pandas 2.0.3, ...) do not
-  install on current Pythons, and the notebooks need none of them. `python -m pip check` lists
-  those pins of d2l's, and nothing else.
+- The third line installs the checks, d2l and what the notebooks need (torch, matplotlib,
+  pandas, ...). Its d2l is the book's own code; d2l from PyPI pins the versions of 2022
+  (numpy 1.23.5, pandas 2.0.3, ...), which do not install on current Pythons.
+  `python -m pip check` then finds nothing wrong.
 - Skip `jupyterlab` if you open notebooks in VS Code or another editor.
 
 **CPU-only torch.** These exercises run in seconds on a CPU. On Linux and Windows, pip's default
@@ -136,15 +140,14 @@ torch brings NVIDIA's CUDA libraries, several GB; the optional second line insta
 build first (a few hundred MB), which the third line then keeps. Skip it if you want to use an
 NVIDIA GPU, and on macOS, where pip's torch has no CUDA anyway.
 
-**Colab, or a notebook on its own.** The notebook and `{wheel}` are all you need:
-upload both (in Colab, the Files pane on the left), run these two lines in a new cell at the top,
+**Colab, or a notebook on its own.** The notebook and the two `.whl` files are all you need:
+upload them (in Colab, the Files pane on the left), run this line in a new cell at the top,
 
 ```
-%pip install {wheel}
-%pip install --no-deps d2l==1.0.3
+%pip install {wheel} {d2l_wheel}
 ```
 
-and restart the kernel (in Colab, Runtime > Restart session). Without the wheel, the notebook's
+and restart the kernel (in Colab, Runtime > Restart session). Without the checks' wheel, the notebook's
 self-check cell says what to install, and its checks only print a reminder.
 
 ## Open
@@ -178,7 +181,8 @@ def shared_part(readme: str) -> str:
     return match.group(1).strip()
 
 
-def _readme(course: Course, names: Sequence[str], wheel: str) -> str:
+def _readme(course: Course, names: Sequence[str], wheel: str, d2l_wheel: str) -> str:
     notebooks = "\n".join(f"- `assignments/{name}/{name}.ipynb`, the notebook of `{name}`;" for name in names)
     shared = shared_part((course.root / "README.md").read_text(encoding="utf-8"))
-    return README.format(notebooks=notebooks, wheel=wheel, shared=shared, example=names[0])
+    return README.format(notebooks=notebooks, wheel=wheel, d2l_wheel=d2l_wheel, shared=shared,
+                         example=names[0])

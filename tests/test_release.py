@@ -11,6 +11,7 @@ engine), never from the release being searched.
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import io
 import json
 import os
@@ -27,13 +28,14 @@ import pytest
 from d2lgrade.course import Course, CourseError
 from d2lgrade.grade import Submission, grade
 from d2lgrade.release import build_release
-from d2lgrade.wheel import wheel_name
+from d2lgrade.wheel import d2l_wheel_name, wheel_name
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = Course(ROOT)
 NAMES = COURSE.assignment_names()
 #: Shorter lines are too common to tell anything (``return X, y``, ``import torch``).
 MIN_LINE = 25
+D2L_WHEEL = d2l_wheel_name(importlib.metadata.version("d2l").split("+")[0])
 
 
 def _normal(text: str) -> str:
@@ -56,7 +58,7 @@ def _readable(name: str, data: bytes) -> str:
 
 
 def _texts(where: str, name: str, data: bytes) -> dict[str, str]:
-    """A file as searchable text by where it is; a zip (the student wheel) as each of its files."""
+    """A file as searchable text by where it is; a zip (a wheel) as each of its files."""
     if not name.endswith((".zip", ".whl")):
         return {where: _readable(name, data)}
     texts = {}
@@ -68,7 +70,7 @@ def _texts(where: str, name: str, data: bytes) -> dict[str, str]:
 
 
 def release_texts(folder: Path) -> dict[str, str]:
-    """Every file of the release folder, of its wheel and of the zip beside it, by where it is."""
+    """Every file of the release folder, of its wheels and of the zip beside it, by where it is."""
     texts = {}
     for path in sorted(folder.rglob("*")):
         if path.is_file():
@@ -96,9 +98,14 @@ def _checkout_text(paths) -> str:
 def secrets() -> dict[str, list[str]]:
     """What must not be in a release, by where it comes from: the distinctive lines of the
     reference code (book cells included) and of the model answers, and those of the hidden
-    graders. A line that a stub shows anyway (the book's code in the narrative, a signature) is
-    no secret, nor is a hidden grader's line that the public graders or the engine share."""
-    shown = "\n".join(_readable(".ipynb", COURSE.stub(name).read_bytes()) for name in NAMES)
+    graders. A line that a stub shows anyway (the book's code in the narrative, a signature) or
+    that d2l's own code holds (every student installs d2l; the release holds it too) is no
+    secret, nor is a hidden grader's line that the public graders or the engine share."""
+    d2l = importlib.metadata.distribution("d2l")
+    book = [Path(d2l.locate_file(file)) for file in d2l.files
+            if file.parts[0] == "d2l" and file.suffix == ".py"]
+    stubs = [_readable(".ipynb", COURSE.stub(name).read_bytes()) for name in NAMES]
+    shown = "\n".join([*stubs, _checkout_text(book)])
     public = shown + _checkout_text([*sorted((ROOT / "graders" / "public").glob("*.py")), *sorted((ROOT / "d2lgrade").rglob("*.py"))])
     found: dict[str, list[str]] = {}
     for assignment in NAMES:
@@ -161,6 +168,8 @@ def test_release_holds_what_students_need(release):
         assert (release / "assignments" / name / f"{name}.ipynb").is_file()
         assert (release / "graders" / "public" / f"{name}.py").is_file()
     assert (release / "d2lgrade" / "selfcheck.py").is_file() and (release / wheel_name()).is_file()
+    with zipfile.ZipFile(release / D2L_WHEEL) as wheel:
+        assert {"d2l/__init__.py", "d2l/torch.py"} <= set(wheel.namelist())
     assert not (release / "d2lgrade" / "fill.py").exists() and not (release / "d2lgrade" / "catalogue.py").exists()
     with zipfile.ZipFile(release / wheel_name()) as wheel:
         shipped = {name.removeprefix("d2lgrade/") for name in wheel.namelist() if name.startswith("d2lgrade/")}
@@ -174,15 +183,16 @@ def test_release_holds_what_students_need(release):
 def test_release_readme_is_for_students(release):
     """Install on each system (the CPU-only torch too), open, work, check, submit; no instructor's text."""
     readme = (release / "README.md").read_text()
-    for needed in (f"python -m pip install {wheel_name()}", "pip install --no-deps d2l==1.0.3",
+    for needed in (f"python -m pip install {wheel_name()} {D2L_WHEEL}",
+                   f"%pip install {wheel_name()} {D2L_WHEEL}",
                    "source .venv/bin/activate", r".venv\Scripts\Activate.ps1", "py -m venv .venv",
-                   "--index-url https://download.pytorch.org/whl/cpu", f"%pip install {wheel_name()}",
+                   "--index-url https://download.pytorch.org/whl/cpu",
                    "## Open", "jupyter lab", "## Submit", "d2lgrade check", 'check("', "check_all()"):
         assert needed in readme, needed
     for name in NAMES:
         assert f"assignments/{name}/{name}.ipynb" in readme
     for instructors in ("scripts/setup", "d2lgrade release", "nbgrader", "instructor", "solutions/", "hidden graders",
-                        "course checkout", "<!--", "requirements.txt", "-e ."):
+                        "course checkout", "<!--", "requirements.txt", "-e .", "--no-deps"):
         assert instructors not in readme, instructors
     with zipfile.ZipFile(release.parent / f"{release.name}.zip") as opened:
         members = {name.removeprefix(f"{release.name}/") for name in opened.namelist() if not name.endswith("/")}
@@ -247,7 +257,13 @@ def _plant_in_wheel(copy: Path, text: str) -> None:
         opened.writestr("d2lgrade/released/graders/public/notes.py", f"# {text}\n")
 
 
-@pytest.mark.parametrize("plant", [_plant_in_notebook, _plant_in_file, _plant_in_zip, _plant_in_wheel])
+def _plant_in_d2l_wheel(copy: Path, text: str) -> None:
+    with zipfile.ZipFile(copy / D2L_WHEEL, "a") as opened:
+        opened.writestr("d2l/notes.py", f"# {text}\n")
+
+
+@pytest.mark.parametrize("plant", [_plant_in_notebook, _plant_in_file, _plant_in_zip, _plant_in_wheel,
+                                   _plant_in_d2l_wheel])
 @pytest.mark.parametrize("kind", ["solution", "model answer", "hidden graders", "hidden test name"])
 def test_the_search_finds_a_planted_secret(release, tmp_path, plant, kind):
     if kind == "hidden test name":

@@ -1,12 +1,13 @@
-"""Students anywhere: the self-checks installed from the one wheel a release holds, and a stub
-that says what to install when its kernel has no d2lgrade.
+"""Students anywhere: the self-checks and d2l installed from the two wheels a release holds, and
+a stub that says what to install when its kernel has no d2lgrade.
 
 Two fresh virtual environments see this venv's packages (torch, d2l, ipykernel, ...) through
 a ``.pth`` file, which does not bring this venv's editable d2lgrade along (Python reads the
 ``.pth`` files of site folders only, not of folders a ``.pth`` adds). Into one, pip installs
-the release's wheel, offline and without its dependencies, which are there already; the other
-has no d2lgrade at all. Each stub then runs top to bottom in a real kernel of each (nbclient),
-alone in a folder of its own, with no course around to fall back on.
+the release's two wheels as the release's README says, offline, finding their dependencies
+there already; its own d2l comes before this venv's. The other has no d2lgrade at all. Each
+stub then runs top to bottom in a real kernel of each (nbclient), alone in a folder of its
+own, with no course around to fall back on.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import importlib.metadata
 import io
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -35,10 +38,10 @@ from nbclient import NotebookClient
 
 import d2lgrade
 from d2lgrade import notebook as nb
-from d2lgrade.course import Course
+from d2lgrade.course import Course, CourseError
 from d2lgrade.release import build_release
 from d2lgrade.selfcheck import checks_version
-from d2lgrade.wheel import DISTRIBUTION, wheel_name
+from d2lgrade.wheel import DISTRIBUTION, build_d2l_wheel, d2l_wheel_name, wheel_name
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = Course(ROOT)
@@ -46,7 +49,11 @@ NAMES = COURSE.assignment_names()
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 BARE = "linreg_concise"
-WHERE = "import importlib.util; print(importlib.util.find_spec('d2lgrade'))"
+#: Where d2lgrade would come from, and where the d2l that the stub imported came from.
+WHERE = ("import importlib.metadata, importlib.util, sys\n"
+         "print(importlib.util.find_spec('d2lgrade'))\n"
+         "print(sys.modules['d2l'].__file__, importlib.metadata.version('d2l'))")
+D2L_VERSION = importlib.metadata.version("d2l").split("+")[0]
 #: What Windows lacks of what the sandbox (not the self-checks) needs: the resource module and
 #: a C library by the name None. The wheel's kernel goes without them.
 LIKE_WINDOWS = """\
@@ -83,13 +90,24 @@ def _venv(folder: Path) -> Path:
     return python
 
 
+def _install_notes(release: Path) -> list[str]:
+    """What the release's README has pip install from the release folder: the two wheels."""
+    readme = (release / "README.md").read_text(encoding="utf-8")
+    line = next(line for line in readme.splitlines()
+                if line.startswith("python -m pip install ") and wheel_name() in line)
+    return shlex.split(line)[4:]
+
+
 @pytest.fixture(scope="module")
 def pythons(tmp_path_factory, release) -> dict[str, Path]:
-    """``student``: the wheel installed by pip; ``bare``: no d2lgrade."""
+    """``student``: the two wheels installed by pip as the release's README says (offline: the
+    dependencies are there already); ``bare``: no d2lgrade."""
     root = tmp_path_factory.mktemp("venvs")
     student, bare = _venv(root / "student"), _venv(root / "bare")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(student), "install", "--no-deps", "--no-index",
-                    "--disable-pip-version-check", "--quiet", str(release / wheel_name())], check=True, timeout=300)
+    assert _install_notes(release) == [wheel_name(), d2l_wheel_name(D2L_VERSION)]
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(student), "install", "--no-index",
+                    "--find-links", str(release), "--disable-pip-version-check", "--quiet",
+                    *_install_notes(release)], cwd=release, check=True, timeout=300)
     return {"student": student, "bare": bare}
 
 
@@ -191,8 +209,11 @@ def _check_cells(notebook) -> dict[str, object]:
 def test_each_stub_checks_itself_with_the_wheel_alone(pythons, executed, assignment):
     spec = COURSE.assignment(assignment)
     notebook = executed["student"][assignment]
-    where = _text(notebook.cells[-1])
-    assert str(pythons["student"].parent.parent) in where and "site-packages/d2lgrade" in where, where
+    d2lgrade_from, d2l_from = _text(notebook.cells[-1]).splitlines()
+    student = str(pythons["student"].parent.parent)
+    assert student in d2lgrade_from and "site-packages/d2lgrade" in d2lgrade_from, d2lgrade_from
+    # the stub's d2l is the release's, not this venv's that the student venv also sees
+    assert d2l_from.startswith(student) and d2l_from.endswith(f" {D2L_VERSION}+d2lgrade"), d2l_from
     cells = _check_cells(notebook)
     assert set(cells) == {"setup", "*", *(q.name for q in spec.autograded)}
     assert not _errors(cells["setup"]) and not _text(cells["setup"]), _text(cells["setup"])
@@ -212,12 +233,14 @@ def test_each_stub_checks_itself_with_the_wheel_alone(pythons, executed, assignm
 # --------------------------------------------------------------------------- without it
 def test_a_stub_without_d2lgrade_says_what_to_install(executed):
     notebook = executed["bare"]
-    assert _text(notebook.cells[-1]).strip() == "None", "the bare kernel can import d2lgrade"
+    assert _text(notebook.cells[-1]).splitlines()[0] == "None", "the bare kernel can import d2lgrade"
     cells = _check_cells(notebook)
     paragraph = _text(cells["setup"])
     assert not _errors(cells["setup"]) and len(paragraph.strip().splitlines()) == 1, paragraph
-    for needed in ("d2lgrade_student-", "%pip install d2lgrade_student-*.whl", "README.md", "Colab", "d2l==1.0.3"):
+    for needed in ("d2lgrade_student-", "%pip install d2lgrade_student-*.whl d2l-*.whl", "README.md", "Colab",
+                   d2l_wheel_name(D2L_VERSION).replace(D2L_VERSION, "<version>")):
         assert needed in paragraph, needed
+    assert "--no-deps" not in paragraph
     for name, cell in cells.items():
         if name != "setup":
             assert not _errors(cell) and _text(cell) == REMINDER + "\n", (name, _text(cell))
@@ -258,15 +281,19 @@ def test_the_self_check_cell_only_forgives_a_missing_d2lgrade(assignment):
         _run_cell_missing(source, "rich")
 
 
-# --------------------------------------------------------------------------- what the wheel declares
-def _metadata(release: Path) -> list[str]:
-    with zipfile.ZipFile(release / wheel_name()) as wheel:
-        return wheel.read(f"{DISTRIBUTION}-{d2lgrade.__version__}.dist-info/METADATA").decode().splitlines()
+# --------------------------------------------------------------------------- what the wheels declare
+def _metadata(release: Path, wheel: str, info: str) -> list[str]:
+    with zipfile.ZipFile(release / wheel) as opened:
+        return opened.read(f"{info}/METADATA").decode().splitlines()
+
+
+def _requires(metadata: list[str]) -> list[str]:
+    return [line.removeprefix("Requires-Dist: ") for line in metadata if line.startswith("Requires-Dist: ")]
 
 
 def test_the_wheel_needs_the_student_side_only(release):
-    metadata = _metadata(release)
-    requires = [line.removeprefix("Requires-Dist: ") for line in metadata if line.startswith("Requires-Dist: ")]
+    metadata = _metadata(release, wheel_name(), f"{DISTRIBUTION}-{d2lgrade.__version__}.dist-info")
+    requires = _requires(metadata)
     instructor = PYPROJECT["optional-dependencies"]["instructor"]
     assert requires == PYPROJECT["dependencies"] and {"torch", "ipykernel", "pytest"} <= set(requires)
     assert "nbgrader" in instructor and not set(instructor) & set(requires)
@@ -278,11 +305,55 @@ def test_the_wheel_needs_the_student_side_only(release):
     assert set(requires) | set(instructor) <= listed
 
 
-def test_pip_check_finds_nothing_wrong_with_the_wheel(pythons):
-    """pip's own check in the student environment: nothing about d2lgrade; the only lines are d2l's
-    pins from 2022, there because d2l goes in with --no-deps (as the release's README says)."""
+#: Import names that are not the distribution's name.
+IMPORT_NAMES = {"pillow": "PIL", "ipython": "IPython"}
+
+
+def _third_party_imports(source: str) -> set[str]:
+    """The top-level modules a module imports at its top, but the standard library's."""
+    found = set(re.findall(r"^(?:import|from) (\w+)", source, re.MULTILINE))
+    return found - set(sys.stdlib_module_names)
+
+
+def test_the_d2l_wheel_is_d2l_without_its_pins(release):
+    """The installed d2l's code and licence files as they are, under a local version, requiring
+    what d2l.torch imports (with the student wheel) and no exact version of anything."""
+    installed = importlib.metadata.distribution("d2l")
+    info = f"d2l-{D2L_VERSION}+d2lgrade.dist-info"
+    with zipfile.ZipFile(release / d2l_wheel_name(D2L_VERSION)) as opened:
+        files = {name: opened.read(name) for name in opened.namelist()}
+    code = {file.as_posix() for file in installed.files if file.parts[0] == "d2l" and file.suffix == ".py"}
+    assert {"d2l/__init__.py", "d2l/torch.py"} <= code and code <= set(files)
+    for name in code:
+        assert files[name] == Path(installed.locate_file(name)).read_bytes(), name
+    for licence in ("LICENSE", "LICENSE-SAMPLECODE", "LICENSE-SUMMARY"):
+        assert files[f"{info}/{licence}"] == Path(installed.locate_file(
+            f"d2l-{installed.version}.dist-info/{licence}")).read_bytes()
+    assert b"Permission is hereby granted, free of charge" in files[f"{info}/LICENSE-SAMPLECODE"]
+    metadata = _metadata(release, d2l_wheel_name(D2L_VERSION), info)
+    assert f"Version: {D2L_VERSION}+d2lgrade" in metadata and "License: MIT-0" in metadata
+    requires = _requires(metadata)
+    assert requires and all(re.fullmatch(r"[A-Za-z0-9._-]+", name) for name in requires), requires
+    # d2l.torch's imports: d2l's own needs from the d2l wheel, torch's world from the student wheel
+    provided = {IMPORT_NAMES.get(name, name.replace("-", "_"))
+                for name in requires + PYPROJECT["dependencies"]}
+    imported = _third_party_imports(files["d2l/torch.py"].decode())
+    assert {"numpy", "torch", "pandas", "IPython", "matplotlib_inline", "PIL"} <= imported
+    assert imported <= provided, imported - provided
+
+
+def test_the_d2l_wheel_is_refused_without_d2l(tmp_path, monkeypatch):
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", missing)
+    with pytest.raises(CourseError, match="d2l is not installed here"):
+        build_d2l_wheel(tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_pip_check_finds_nothing_wrong_in_a_student_install(pythons):
+    """pip's own check in the environment made as the release's README says: nothing at all."""
     pip = [sys.executable, "-m", "pip", "--python", str(pythons["student"])]
     done = subprocess.run([*pip, "check", "--disable-pip-version-check"], capture_output=True, text=True, timeout=120)
-    lines = done.stdout.splitlines()
-    assert all(line.startswith("d2l 1.0.3 ") for line in lines), done.stdout + done.stderr
-    assert not re.search("d2lgrade|nbgrader", done.stdout + done.stderr, re.IGNORECASE), done.stdout
+    assert done.returncode == 0 and done.stdout == "No broken requirements found.\n", done.stdout + done.stderr
