@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import importlib.util
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from d2lgrade import slicing
 from d2lgrade.budget import Budget
 from d2lgrade.course import Assignment, Course
 from d2lgrade.execute import child_run
+from d2lgrade.lazy import LAZY_MODULES, import_lazily
 from d2lgrade.plugin import SKIPPED_CELL_ERRORS, OpenSubmission, Target, run_graders
 from d2lgrade.results import QuestionResult, SubmissionResult, TestResult
 from d2lgrade.student import CALL_TIMEOUT, Reference
@@ -24,42 +24,18 @@ from d2lgrade.zygote import Zygote, ZygoteError
 __all__ = ["Submission", "find_submissions", "grade", "load_reference", "start_zygote", "submission_seed"]
 
 
-#: Modules the setup cells import that the reference's graded functions do not use: loaded in the grading
-#: process only when first used (``d2l.torch`` imports torchvision, pandas and matplotlib: seconds of
-#: every worker's start-up, for plots that only the demonstrations draw).
-LAZY_MODULES = ("d2l.torch",)
-
-
 def load_reference(assignment: Assignment) -> Reference:
-    """The solution notebook's setup and solution cells, run here: trusted code only."""
+    """The solution notebook's setup and solution cells, run here: trusted code only.
+
+    ``d2l.torch`` loads only if a grader uses it (``d2lgrade.lazy``): the graded functions do not."""
     for name in LAZY_MODULES:
-        _import_lazily(name)
+        import_lazily(name)
     namespace: dict = {"__name__": f"reference_{assignment.name}"}
     for source in assignment.setup_sources:
         exec(compile(source, f"<{assignment.name} setup>", "exec"), namespace)
     for name, source in assignment.solution_sources.items():
         exec(compile(source, f"<{assignment.name} {name}>", "exec"), namespace)
     return Reference(namespace)
-
-
-def _import_lazily(name: str) -> None:
-    """Put ``name`` in ``sys.modules`` as a module that runs its code at its first attribute lookup
-    (importlib's ``LazyLoader`` recipe); nothing when it is imported already or not installed."""
-    if name in sys.modules:
-        return
-    try:
-        spec = importlib.util.find_spec(name)
-    except ImportError:
-        return
-    if spec is None or spec.loader is None:
-        return
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    parent, _, child = name.rpartition(".")
-    if parent:
-        setattr(sys.modules[parent], child, module)
 
 
 def _open(submission: Submission, seed: int, zygote: Zygote | None = None, graded: Collection[str] | None = None,
@@ -70,6 +46,9 @@ def _open(submission: Submission, seed: int, zygote: Zygote | None = None, grade
     cells = nb.code_cells(notebook)
     needed = slicing.needed_cells(cells, graded) if graded is not None else None
     run_cells = cells if needed is None else [cell for cell in cells if cell.index in needed.run]
+    if zygote is not None and slicing.uses_modules(run_cells, LAZY_MODULES):  # the demonstrations use d2l
+        with contextlib.suppress(ZygoteError):  # it said why; children then start the slow way
+            zygote.load(LAZY_MODULES)
     workdir = Path(tempfile.mkdtemp(prefix="d2lgrade-"))
     run = child_run(run_cells, seed=seed, workdir=workdir, zygote=zygote, budget=budget)
     reports = run.start()

@@ -59,7 +59,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from d2lgrade.notebook import CodeCell, python_source
 
-__all__ = ["Slice", "needed_cells"]
+__all__ = ["Slice", "needed_cells", "uses_modules"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +123,38 @@ def needed_cells(cells: Sequence[CodeCell], graded: Collection[str]) -> Slice:
     run = tuple(cell.index for cell in cells if cell.index in reasons)
     skipped = tuple(cell.index for cell in cells if cell.index not in reasons)
     return Slice(run, skipped, {index: reasons[index] for index in run})
+
+
+def uses_modules(cells: Sequence[CodeCell], modules: Collection[str]) -> bool:
+    """Whether these cells use one of ``modules`` beyond importing it, or might: a name an import of
+    it binds is read, a name is imported from it, a cell reaches the globals dynamically or is not
+    Python. (A zygote that registered them lazily loads them first, once, when they do.)"""
+    trees = [_parse(cell.source) for cell in cells]
+    if any(tree is None for tree in trees):
+        return True
+    bound, read = set(), set()
+    for node in (node for tree in trees for node in ast.walk(tree)):
+        if isinstance(node, ast.Import):
+            bound.update(alias.asname or alias.name.split(".")[0] for alias in node.names
+                         if any(_within(module, alias.name) for module in modules))
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if any(_within(node.module, module) for module in modules):
+                return True  # importing a name from it runs it
+            if any(alias.name == "*" for alias in node.names) and any(_within(m, node.module) for m in modules):
+                return True
+            bound.update(alias.asname or alias.name for alias in node.names
+                         if any(_within(module, f"{node.module}.{alias.name}") for module in modules))
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            read.add(node.id)
+        elif isinstance(node, ast.Attribute) and node.attr in _DYNAMIC_ATTRIBUTES:
+            return True
+    # not get_ipython: every setup cell's %matplotlib calls it; a magic that uses the module loads it itself
+    return bool(read & (bound | _DYNAMIC_NAMES - {"get_ipython"}))
+
+
+def _within(name: str, package: str) -> bool:
+    """Whether module ``name`` is ``package`` or inside it."""
+    return name == package or name.startswith(package + ".")
 
 
 def _unconditional_reason(fact: _Facts, graded: frozenset[str]) -> str:

@@ -4,7 +4,10 @@ Starting ``python -m d2lgrade.child`` imports torch, numpy, matplotlib,
 IPython and d2l, which takes seconds. The zygote (``python -m
 d2lgrade.zygote``) imports them once and then forks a child for each spawn
 request, in milliseconds. It never initialises CUDA, so a child may still
-do so for itself.
+do so for itself. ``d2l.torch`` (torchvision, pandas: seconds more) is
+registered lazily: a child that uses it loads it; grading that runs every
+cell, demonstrations included, asks the zygote to load it first
+(``Zygote.load``) so that every child after has it.
 
 The grading process and the zygote share a UNIX ``SOCK_SEQPACKET`` socket
 pair, made by the grading process and passed to the zygote as an inherited
@@ -41,8 +44,10 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from pathlib import Path
 
+from d2lgrade.lazy import LAZY_MODULES, import_lazily, load_now
 from d2lgrade.sandbox import child_environment
 
 __all__ = ["Zygote", "ZygoteError"]
@@ -91,6 +96,8 @@ class Zygote:
         self._deadline = 0.0
         self._failure: str | None = None
         self._lock = threading.Lock()
+        self.loaded: set[str] = set()
+        """the ``LAZY_MODULES`` it was asked to ``load``"""
 
     # -------------------------------------------------------------- life cycle
     def start(self, *, wait: bool = True, shares: int = 0) -> None:
@@ -217,6 +224,28 @@ class Zygote:
         self.close()
 
     # -------------------------------------------------------------- spawning
+    def load(self, names: tuple[str, ...] = LAZY_MODULES) -> None:
+        """Have the zygote import ``names`` (of ``LAZY_MODULES``) now, for every child it forks next.
+
+        It starts without them: most children never use them, and the ones that do load them
+        themselves. A run of every cell does (the demonstrations plot with d2l), so it asks first.
+        Raises ZygoteError when the zygote is gone.
+        """
+        with self._lock:
+            if set(names) <= self.loaded:
+                return
+            self._wait_ready()
+            try:
+                self._socket.settimeout(self.startup_timeout)
+                self._socket.sendall(json.dumps({"load": list(names)}).encode())
+                answer = json.loads(self._socket.recv(_PACKET) or b"null")
+            except (OSError, ValueError) as exc:
+                self._fail(f"the zygote stopped answering ({exc})")
+                raise ZygoteError(self._failure) from None
+            if not isinstance(answer, dict) or "loaded" not in answer:
+                raise ZygoteError(f"the zygote could not load {', '.join(names)}: {answer!r}")
+            self.loaded.update(names)
+
     def spawn(self, workdir: Path, policy: dict | None = None) -> tuple[int, int, int]:
         """Fork a child working in ``workdir``: ``(pid, to_child_fd, from_child_fd)``.
 
@@ -267,8 +296,8 @@ def _preload() -> dict:
     import numpy  # noqa: F401
     import torch
 
-    with _no_gpu_probe(torch):
-        from d2l import torch as d2l  # noqa: F401
+    for name in LAZY_MODULES:  # loaded here when grading asks (``Zygote.load``), else by the children that use it
+        import_lazily(name)
     from IPython.core import completer, history, magics, oinspect, pylabtools  # noqa: F401
     from IPython.core.interactiveshell import InteractiveShell  # noqa: F401
 
@@ -292,8 +321,9 @@ def _no_gpu_probe(torch):
     starts the CUDA runtime, after which no forked child can use CUDA
     (where NVML is missing), or loads NVML, which leaves a driver thread and
     a jemalloc thread behind (seen on an H200), and a process with threads
-    is not safe to fork. So in forked children ``train_ch13``'s default
-    ``devices`` is ``[]``; everything else asks torch afresh.
+    is not safe to fork. So in children forked after ``Zygote.load``,
+    ``train_ch13``'s default ``devices`` is ``[]``; everything else asks
+    torch afresh (and a child that loads d2l itself asks for real).
     """
     real = torch.cuda.device_count
     torch.cuda.device_count = lambda: 0
@@ -395,6 +425,8 @@ def _answer(control: socket.socket, owner: int, controls: list[socket.socket], c
         return False
     try:
         header = json.loads(data)
+        if isinstance(header, dict) and "load" in header and not fds:
+            return _send(control, _load(header["load"]))
         if len(fds) != 2 or not isinstance(header, dict) or not isinstance(header.get("cwd"), str):
             raise ValueError("a spawn request needs a JSON header with 'cwd' and two descriptors")
         if not os.path.isdir(header["cwd"]):
@@ -414,11 +446,32 @@ def _answer(control: socket.socket, owner: int, controls: list[socket.socket], c
     finally:
         for fd in fds:
             os.close(fd)
+    return _send(control, answer)
+
+
+def _send(control: socket.socket, answer: dict) -> bool:
     try:
         control.sendall(json.dumps(answer).encode())
     except OSError:
         return False
     return True
+
+
+def _load(names) -> dict:
+    """Import these of ``LAZY_MODULES`` for real, once, so that the children forked next have them
+    already: what a run of every cell (the demonstrations) uses."""
+    if not isinstance(names, list) or not set(names) <= set(LAZY_MODULES):
+        return {"error": f"only {', '.join(LAZY_MODULES)} can be loaded on request"}
+    import torch
+
+    new = [name for name in names if type(sys.modules.get(name)) is not types.ModuleType]
+    with _no_gpu_probe(torch):
+        for name in new:
+            load_now(name)
+    if new:
+        gc.collect()
+        gc.freeze()
+    return {"loaded": names}
 
 
 def _kill_children(pids: list[int]) -> None:
