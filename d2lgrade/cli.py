@@ -123,11 +123,19 @@ def _stubs(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from d2lgrade.selfcheck import check_notebook, wants_colour
+    from d2lgrade.zygote import start_zygote
 
     course = find_course(args.course or args.notebook.resolve().parent)
-    return check_notebook(args.notebook, course=course, assignment=args.assignment, questions=args.question, seed=args.seed,
-                          colour=wants_colour(), all_cells=args.all_cells, submission_timeout=args.submission_timeout)
+    zygote = start_zygote()  # first: it imports torch while this process imports the checks' side
+    try:
+        from d2lgrade.selfcheck import check_notebook, wants_colour
+
+        return check_notebook(args.notebook, course=course, assignment=args.assignment, questions=args.question, seed=args.seed,
+                              colour=wants_colour(), all_cells=args.all_cells, submission_timeout=args.submission_timeout,
+                              zygote=zygote)
+    finally:
+        if zygote is not None:
+            zygote.close()
 
 
 def _release(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from d2lgrade.plugin import SKIPPED_CELL_ERRORS, OpenSubmission, Target, run_gra
 from d2lgrade.results import QuestionResult, SubmissionResult, TestResult
 from d2lgrade.student import CALL_TIMEOUT, Reference
 from d2lgrade.submissions import Submission, find_submissions, guess_assignment, submission_seed
-from d2lgrade.zygote import Zygote, ZygoteError
+from d2lgrade.zygote import Zygote, ZygoteError, start_zygote
 
 __all__ = ["Submission", "find_submissions", "grade", "load_reference", "start_zygote", "submission_seed"]
 
@@ -78,17 +78,6 @@ def _assemble(submission: Submission, assignment: Assignment, tests: Sequence[Te
         seconds=round(sum(c.seconds for c in (opened.cells if opened else ())) + sum(t.seconds for t in tests), 3),
         sandbox={k: v for k, v in opened.run.confinement.items() if k != "uid"} if opened else {},  # the uid changes every run
     )
-
-
-def start_zygote() -> Zygote | None:
-    """A zygote loading its libraries in the background, or None when it cannot start
-    (children then start the slow way)."""
-    zygote = Zygote()
-    try:
-        zygote.start(wait=False)
-    except ZygoteError:
-        return None
-    return zygote
 
 
 def grade(

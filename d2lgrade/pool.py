@@ -36,7 +36,7 @@ from d2lgrade.course import Course, CourseError, GraderError
 from d2lgrade.limits import CALL_TIMEOUT
 from d2lgrade.results import SubmissionResult
 from d2lgrade.submissions import Submission, submission_to_json
-from d2lgrade.zygote import Zygote, ZygoteError
+from d2lgrade.zygote import Zygote, start_zygote
 
 __all__ = ["MAX_CHUNK", "Pool", "WorkerError", "default_jobs", "grade_many"]
 
@@ -73,7 +73,8 @@ class Pool:
         self.jobs = max(1, jobs)
         self.workers: list[_Worker] = []
         self.zygote: Zygote | None = None
-        """the students' processes' zygote, shared by the workers; started with the first of them"""
+        """the students' processes' zygote, shared by the workers (or used here, with one job); started at the first call"""
+        self._zygote_failed = False
         self.events: queue.Queue = queue.Queue()
         """(worker, message) as the workers' replies arrive; message None when a worker ended"""
 
@@ -115,10 +116,11 @@ class Pool:
         fewer as the queue empties, at most ``MAX_CHUNK``).
         """
         if self.jobs == 1 or (len(submissions) <= 1 and not self.workers):
+            zygote = self._zygote()  # first: it imports torch while this process does
             from d2lgrade.grade import grade  # here only: it imports torch, which the workers need and this process not
 
-            return grade(submissions, course=course, seed=seed, questions=questions, public_only=public_only,
-                         on_start=on_start, on_result=on_result, call_timeout=call_timeout, all_cells=all_cells, budgets=budgets)
+            return grade(submissions, course=course, seed=seed, questions=questions, public_only=public_only, on_start=on_start,
+                         on_result=on_result, call_timeout=call_timeout, all_cells=all_cells, budgets=budgets, zygote=zygote)
         options = {"course": str(course.root), "seed": seed, "questions": sorted(questions) if questions is not None else None,
                    "public_only": public_only, "call_timeout": call_timeout, "all_cells": all_cells,
                    "budgets": {name: dataclasses.asdict(budget) for name, budget in (budgets or {}).items()}}
@@ -156,15 +158,18 @@ class Pool:
         return [results[i] for i in range(len(submissions))]
 
 
+    def _zygote(self) -> Zygote | None:
+        """The students' processes' zygote, started at the first call, with a share for each worker;
+        None when it cannot start (it said why; each worker then starts its own)."""
+        if self.zygote is None and not self._zygote_failed:
+            self.zygote = start_zygote(shares=self.jobs)
+            self._zygote_failed = self.zygote is None
+        return self.zygote
+
     def _zygote_share(self) -> socket.socket | None:
         """A socket to the shared zygote for one more worker; None when there is none to give."""
-        if self.zygote is None:
-            self.zygote = Zygote()
-            try:
-                self.zygote.start(wait=False, shares=self.jobs)
-            except ZygoteError:
-                return None  # it said why; each worker starts its own
-        return self.zygote.shares.pop() if self.zygote.shares else None
+        zygote = self._zygote()
+        return zygote.shares.pop() if zygote is not None and zygote.shares else None
 
 
 class _Queue:

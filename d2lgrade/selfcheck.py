@@ -46,6 +46,7 @@ from d2lgrade.results import QuestionResult, TestResult
 from d2lgrade.rules import reachable
 from d2lgrade.student import Reference
 from d2lgrade.transport import InProcessTransport
+from d2lgrade.zygote import Zygote
 
 __all__ = ["Report", "SelfCheck", "check_notebook", "checks_for", "question_html", "question_report", "run_in_kernel",
            "summary", "summary_html"]
@@ -442,10 +443,12 @@ def checks_for(assignment: str, namespace: MutableMapping[str, Any] | None = Non
 
 # ------------------------------------------------------------------ on the command line
 def check_notebook(path: Path, *, course: Course, assignment: str | None = None, questions: Collection[str] | None = None,
-                   seed: int = 0, colour: bool = False, all_cells: bool = False, submission_timeout: float | None = None) -> int:
+                   seed: int = 0, colour: bool = False, all_cells: bool = False, submission_timeout: float | None = None,
+                   zygote: Zygote | None = None) -> int:
     """``d2lgrade check``: grade a saved notebook with the public checks, exactly as grading runs it,
     within ``submission_timeout`` seconds in all (default: as grading's, ``d2lgrade.budget``),
-    and print the summary and the time it used. Returns the exit status: 0 only when every public check passed."""
+    and print the summary and the time it used. Returns the exit status: 0 only when every public check passed.
+    ``zygote``: one to fork the notebook's process from (default: ``grade`` starts its own)."""
     from d2lgrade import notebook as nb
     from d2lgrade.budget import budgets_for
     from d2lgrade.grade import find_submissions, grade
@@ -470,7 +473,8 @@ def check_notebook(path: Path, *, course: Course, assignment: str | None = None,
     print(f"checking {path.name}: running it in a sandbox from the top, as grading does, then the public checks "
           "(a few seconds) ...", file=sys.stderr, flush=True)
     budgets = budgets_for(course, [spec.name], submission_timeout)
-    (result,) = grade([submission], course=course, seed=seed, questions=run, public_only=True, all_cells=all_cells, budgets=budgets)
+    (result,) = grade([submission], course=course, seed=seed, questions=run, public_only=True, all_cells=all_cells, budgets=budgets,
+                      zygote=zygote)
     if result.error:
         print(f"{path.name} could not be checked: {result.error}")
         return 1

@@ -50,7 +50,7 @@ from pathlib import Path
 from d2lgrade.lazy import LAZY_MODULES, import_lazily, load_now
 from d2lgrade.sandbox import child_environment
 
-__all__ = ["Zygote", "ZygoteError"]
+__all__ = ["Zygote", "ZygoteError", "start_zygote"]
 
 log = logging.getLogger(__name__)
 
@@ -281,6 +281,18 @@ class Zygote:
                 os.close(request_read)
                 os.close(response_write)
             return answer["pid"], request_write, response_read
+
+
+def start_zygote(shares: int = 0) -> Zygote | None:
+    """A zygote loading its libraries in the background, or None when it cannot start
+    (children then start the slow way). Start it before importing torch here: the two imports
+    then run side by side."""
+    zygote = Zygote()
+    try:
+        zygote.start(wait=False, shares=shares)
+    except ZygoteError:
+        return None
+    return zygote
 
 
 # ====================================================================== the zygote process

@@ -19,14 +19,13 @@ import statistics
 from collections.abc import Iterable, Sequence
 from html import escape
 from pathlib import Path
-
-import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from typing import TYPE_CHECKING
 
 from d2lgrade.export.shared import STUDENT_FAILURES, autograded_names, by_assignment, file_name, html_page
 from d2lgrade.results import SubmissionResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Colours of the plots: one background shared by figure and axes, one for the bars.
 PLOT_BACKGROUND = "#f4f6fa"
@@ -203,6 +202,10 @@ def _total_bins(possible: float) -> int:
 
 
 def _histogram(values: list[float], high: float, xlabel: str, *, bins: int, title: str = "", size=(6.4, 3.0), legend: bool = False) -> Figure:
+    import numpy as np  # here: matplotlib costs half a second of every command's start-up otherwise
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     figure = Figure(figsize=size, dpi=100, facecolor=PLOT_BACKGROUND, layout="constrained")
     axes = figure.add_subplot(facecolor=PLOT_BACKGROUND)
     axes.hist(values, bins=np.linspace(0, high, bins + 1), color=BAR_COLOUR, edgecolor=PLOT_BACKGROUND)
@@ -220,6 +223,8 @@ def _histogram(values: list[float], high: float, xlabel: str, *, bins: int, titl
 
 def _figure(figure: Figure, alt: str) -> str:
     """An ``<img>`` holding the figure as a base64 PNG, at its natural size."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     buffer = io.BytesIO()
     FigureCanvasAgg(figure).print_png(buffer, metadata={"Software": None})
     width, height = (round(v) for v in figure.get_size_inches() * figure.dpi)
