@@ -52,14 +52,14 @@ def _autograde(args: argparse.Namespace) -> int:
     if args.shard is not None:
         from d2lgrade.shard import select, shard_record
 
-        shard = shard_record(args.shard, submissions, seed=args.seed, questions=questions, public_only=args.public_only, graders=graders,
-                             libraries=libraries)
+        shard = shard_record(args.shard, submissions, seed=args.seed, questions=questions, public_only=args.public_only,
+                             graders=graders, libraries=libraries)
         everyone, submissions = len(submissions), select(submissions, args.shard)
         print(f"shard {args.shard}: {len(submissions)} of the class's {everyone} submission(s)", file=stream)
 
     def settings(path, assignment: str | None, seed: int) -> dict:
-        return graded_with(path, seed=seed, questions=questions, public_only=args.public_only, graders=graders.get(assignment),
-                           libraries=libraries)
+        return graded_with(path, seed=seed, questions=questions, public_only=args.public_only,
+                           graders=graders.get(assignment), libraries=libraries)
 
     store = ResultStore(args.out)
     kept = {}

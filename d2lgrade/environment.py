@@ -21,8 +21,8 @@ from pathlib import Path
 
 from d2lgrade import __version__
 
-__all__ = ["GRADE_CHANGING", "LOCK", "STUDENT_LOCKED", "describe_change", "grading_environment", "installed", "lock_mismatches",
-           "lock_warning", "public", "read_lock", "same_series", "series", "versions"]
+__all__ = ["GRADE_CHANGING", "LOCK", "STUDENT_LOCKED", "describe_change", "grading_environment", "installed",
+           "lock_mismatches", "lock_warning", "public", "read_lock", "same_series", "series", "versions"]
 
 #: The course's constraints file, at the root of a checkout or a release (and in the student wheel's course).
 LOCK = "requirements.lock"
@@ -58,7 +58,8 @@ def same_series(before: str | None, now: str | None) -> bool:
 
 def versions() -> dict[str, str | None]:
     """Python's and the recorded libraries' versions in this process's environment (None: not installed)."""
-    return {"python": platform.python_version(), **{name: installed(name) for name in RECORDED}, "d2lgrade": __version__}
+    found = {name: installed(name) for name in RECORDED}
+    return {"python": platform.python_version(), **found, "d2lgrade": __version__}
 
 
 def _device() -> str:
@@ -83,7 +84,8 @@ def describe_change(name: str, before: str | None, now: str | None) -> str:
     """Why results graded with ``before`` and ``now`` of ``name`` are not comparable, in one sentence."""
     if before is None:
         return f"it was graded by an older d2lgrade that did not record the {name} version (now {name} {now})"
-    return f"it was graded with {name} {before} and {name} is {now} now, another major or minor version that can change results"
+    return (f"it was graded with {name} {before} and {name} is {now} now, "
+            "another major or minor version that can change results")
 
 
 # ---------------------------------------------------------------- the lock

@@ -153,9 +153,10 @@ upload them (in Colab, the Files pane on the left), run this line in a new cell 
 %pip install {wheel} {d2l_wheel}
 ```
 
-and restart the kernel (in Colab, Runtime > Restart session). Colab keeps its own torch; when it is not
-the one the checks were made with, they say so in one line, and they still run. Without the checks' wheel, the notebook's
-self-check cell says what to install, and its checks only print a reminder.
+and restart the kernel (in Colab, Runtime > Restart session). Colab keeps its own torch; when it is
+not the one the checks were made with, they say so in one line, and they still run. Without the
+checks' wheel, the notebook's self-check cell says what to install, and its checks only print a
+reminder.
 
 ## Open
 

@@ -112,7 +112,7 @@ class ResultStore:
                 continue
             result, had = stored
             wanted = settings(submission)
-            changed = [_change(key, had.get(key), wanted[key]) for key in wanted if not _same(key, had.get(key), wanted[key])]
+            changed = [_change(key, had.get(key), now) for key, now in wanted.items() if not _same(key, had.get(key), now)]
             if changed:
                 regrade.append(f"{submission.student} ({submission.assignment}): " + ", ".join(changed))
             else:

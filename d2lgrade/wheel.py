@@ -4,8 +4,9 @@
 the d2lgrade package as a release ships it (``release.PACKAGE_FILES``), and under
 ``d2lgrade/released/`` the stubs and public checks of the assignments ``names``, which
 ``find_course`` falls back on when no course folder is around (Colab, a notebook on its
-own), with the course's ``requirements.lock`` (``d2lgrade.environment``). It declares the student side's dependencies (``pyproject.toml``'s, never the
-instructor extra) and gives the ``d2lgrade`` command.
+own), with the course's ``requirements.lock`` (``d2lgrade.environment``). It declares the
+student side's dependencies (``pyproject.toml``'s, never the instructor extra) and gives the
+``d2lgrade`` command.
 
 ``build_d2l_wheel(out)`` writes ``d2l-<version>+d2lgrade-py3-none-any.whl``: the installed d2l
 package's files and licence files as they are (d2l is MIT-0), under a local version, declaring
