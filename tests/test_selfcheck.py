@@ -240,3 +240,9 @@ def test_a_torch_other_than_the_locks_is_noted_once_before_the_results(release, 
     check, _ = checks_for("linreg_scratch", _kernel("linreg_scratch"), course=release, colour=False)
     check("linreg")
     assert "Note" not in capsys.readouterr().out  # the release's own lock: this venv's versions
+    # d2lgrade check says it too, first
+    path = tmp_path / "linreg_scratch.ipynb"
+    nbformat.write(filled_stub(COURSE, "linreg_scratch"), path)
+    assert main(["--course", str(copy), "check", str(path), "--question", "linreg"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == first[0] and out[1].startswith("linreg: 2 of 2 public checks passed")
