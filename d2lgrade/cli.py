@@ -21,6 +21,7 @@ SUBMISSION_TIMEOUT_HELP = ("seconds a notebook's cells and every call into its c
 
 def _autograde(args: argparse.Namespace) -> int:
     from d2lgrade.course import GraderError
+    from d2lgrade.environment import versions
     from d2lgrade.submissions import find_submissions, submission_seed
     from d2lgrade.pool import WorkerError, default_jobs, grade_many
     from d2lgrade.progress import GradingProgress
@@ -46,16 +47,19 @@ def _autograde(args: argparse.Namespace) -> int:
     questions = set(args.question) if args.question else None
     # What each assignment is graded with, read once as the run starts: recorded with every result and shard
     graders = {name: course.assignment(name).fingerprint for name in sorted({s.assignment for s in submissions} - {None})}
+    libraries = versions()  # this process's: the workers run on the same Python and packages
     shard = None
     if args.shard is not None:
         from d2lgrade.shard import select, shard_record
 
-        shard = shard_record(args.shard, submissions, seed=args.seed, questions=questions, public_only=args.public_only, graders=graders)
+        shard = shard_record(args.shard, submissions, seed=args.seed, questions=questions, public_only=args.public_only,
+                             graders=graders, libraries=libraries)
         everyone, submissions = len(submissions), select(submissions, args.shard)
         print(f"shard {args.shard}: {len(submissions)} of the class's {everyone} submission(s)", file=stream)
 
     def settings(path, assignment: str | None, seed: int) -> dict:
-        return graded_with(path, seed=seed, questions=questions, public_only=args.public_only, graders=graders.get(assignment))
+        return graded_with(path, seed=seed, questions=questions, public_only=args.public_only,
+                           graders=graders.get(assignment), libraries=libraries)
 
     store = ResultStore(args.out)
     kept = {}

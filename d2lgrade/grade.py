@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import shutil
 import tempfile
@@ -13,6 +14,7 @@ from d2lgrade import notebook as nb
 from d2lgrade import slicing
 from d2lgrade.budget import Budget
 from d2lgrade.course import Assignment, Course
+from d2lgrade.environment import grading_environment
 from d2lgrade.execute import child_run
 from d2lgrade.lazy import LAZY_MODULES, import_lazily
 from d2lgrade.plugin import SKIPPED_CELL_ERRORS, OpenSubmission, Target, run_graders
@@ -113,6 +115,7 @@ def grade(
     results: dict[int, SubmissionResult] = {}
 
     def done(index: int, result: SubmissionResult) -> None:
+        result = dataclasses.replace(result, environment=grading_environment())
         results[index] = result
         if on_result is not None:
             on_result(result)

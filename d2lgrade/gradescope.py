@@ -31,7 +31,8 @@ if TYPE_CHECKING:  # d2lgrade.results imports torch: too slow for the command li
 
 __all__ = ["add_gradescope_command", "build", "results_json", "run"]
 
-#: The checkout d2lgrade runs from: its package, requirements.txt and pyproject.toml go into the zip.
+#: The checkout d2lgrade runs from: its package, requirements.txt, requirements.lock and pyproject.toml go
+#: into the zip.
 PROJECT = Path(__file__).resolve().parent.parent
 #: What Gradescope calls the student in its folders; d2lgrade's results need a name.
 STUDENT = "submission"
@@ -59,11 +60,13 @@ fi
 "$python" -m venv .venv
 .venv/bin/python -m pip install --upgrade pip
 # Gradescope has no GPU: the CPU build of torch is a fraction of the download.
-.venv/bin/python -m pip install --index-url https://download.pytorch.org/whl/cpu torch torchvision
-.venv/bin/python -m pip install -r requirements.txt
+# The lock's torch and torchvision (torch==X takes X+cpu), their dependencies from that index as
+# it has them; then the rest, and those dependencies, at the lock's versions from PyPI.
+.venv/bin/python -m pip install --index-url https://download.pytorch.org/whl/cpu $(grep -E '^torch(vision)?==' requirements.lock)
+.venv/bin/python -m pip install -c requirements.lock -r requirements.txt
 # d2l's own pins (numpy 1.23, pandas 2.0) do not install on current Pythons;
 # the packages it imports are in requirements.txt instead.
-.venv/bin/python -m pip install --no-deps d2l==1.0.3
+.venv/bin/python -m pip install -c requirements.lock --no-deps d2l==1.0.3
 .venv/bin/python -m pip install --no-deps .
 """
 
@@ -116,7 +119,7 @@ def _bundled_files(course: Course, assignment: str) -> Iterator[tuple[str, Path]
     for name in ("nbgrader_config.py",):
         if (course.root / name).is_file():
             yield name, course.root / name
-    for name in ("requirements.txt", "pyproject.toml", "README.md"):
+    for name in ("requirements.txt", "requirements.lock", "pyproject.toml", "README.md"):
         if not (PROJECT / name).is_file():
             raise CourseError(f"d2lgrade's {name} is missing from {PROJECT}: the autograder cannot install it")
         yield name, PROJECT / name

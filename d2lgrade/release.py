@@ -4,6 +4,7 @@
 
     out/
       README.md                          for students: install, open, work, check, submit
+      requirements.lock                  the versions the checks were made with (pip install -c)
       d2lgrade_student-<version>-py3-none-any.whl
                                          the self-checks as one file for pip (``d2lgrade.wheel``)
       d2l-<version>+d2lgrade-py3-none-any.whl
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from d2lgrade.course import Course, CourseError
+from d2lgrade.environment import LOCK
 from d2lgrade.wheel import build_d2l_wheel, build_wheel
 
 __all__ = ["build_release", "package_files"]
@@ -56,6 +58,7 @@ def build_release(course: Course, names: Sequence[str], out: Path, *, archive: b
     for name in names:
         _copy(course.stub(name), out / "assignments" / name / f"{name}.ipynb")
         _copy(course.graders / "public" / f"{name}.py", out / "graders" / "public" / f"{name}.py")
+    _copy(course.root / LOCK, out / LOCK)
     shipped = package_files()
     for name, path in shipped:
         _copy(path, out / "d2lgrade" / name)
@@ -106,6 +109,7 @@ with checks you can run yourself before you submit. This folder holds
 {notebooks}
 - `{wheel}`: the self-checks, as one file that pip installs;
 - `{d2l_wheel}`: the book's d2l package, as d2l.ai publishes it but without its exact pins from 2022;
+- `requirements.lock`: the versions of torch, numpy and the rest that the checks were made with;
 - `graders/public/` and `d2lgrade/`: the public checks and the code that runs them (no need to open them).
 
 ## Install
@@ -124,15 +128,17 @@ once; in `cmd.exe` the second line is `.venv\\Scripts\\activate.bat`.) Then, on 
 
 ```sh
 python -m pip install --upgrade pip
-python -m pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu   # optional, see below
-python -m pip install {wheel} {d2l_wheel}
+python -m pip install -c requirements.lock torch torchvision --index-url https://download.pytorch.org/whl/cpu   # optional, see below
+python -m pip install -c requirements.lock {wheel} {d2l_wheel}
 python -m pip install jupyterlab
 ```
 
 - The third line installs the checks, d2l and what the notebooks need (torch, matplotlib,
   pandas, ...). Its d2l is the book's own code; d2l from PyPI pins the versions of 2022
   (numpy 1.23.5, pandas 2.0.3, ...), which do not install on current Pythons.
-  `python -m pip check` then finds nothing wrong.
+  `python -m pip check` then finds nothing wrong. `-c requirements.lock` makes pip pick the versions
+  the checks were made with, so that your checks pass or fail as grading's do; if your torch, numpy or
+  d2l is another one, the checks say so in one line, with the command that installs the right one.
 - Skip `jupyterlab` if you open notebooks in VS Code or another editor.
 
 **CPU-only torch.** These exercises run in seconds on a CPU. On Linux and Windows, pip's default
@@ -147,8 +153,10 @@ upload them (in Colab, the Files pane on the left), run this line in a new cell 
 %pip install {wheel} {d2l_wheel}
 ```
 
-and restart the kernel (in Colab, Runtime > Restart session). Without the checks' wheel, the notebook's
-self-check cell says what to install, and its checks only print a reminder.
+and restart the kernel (in Colab, Runtime > Restart session). Colab keeps its own torch; when it is
+not the one the checks were made with, they say so in one line, and they still run. Without the
+checks' wheel, the notebook's self-check cell says what to install, and its checks only print a
+reminder.
 
 ## Open
 

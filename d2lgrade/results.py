@@ -116,6 +116,9 @@ class SubmissionResult:
     sandbox: dict = dataclasses.field(default_factory=dict)
     """what confined the student's process: ``network``, ``filesystem``, ``own_uid``, ``own_processes``, each
     True or the reason it could not be applied (see d2lgrade.sandbox)"""
+    environment: dict = dataclasses.field(default_factory=dict)
+    """what graded it, read by the grading process: ``python``, ``torch``, ``numpy``, ``d2l``, ``nbgrader`` and
+    ``d2lgrade`` versions, and the graders' ``device`` (see d2lgrade.environment); empty in results of older runs"""
 
     @property
     def score(self) -> float:

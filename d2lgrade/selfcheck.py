@@ -39,6 +39,7 @@ from d2lgrade import __version__
 from d2lgrade.book import lent_functions
 from d2lgrade.budget import Budget
 from d2lgrade.course import Assignment, Course, find_course
+from d2lgrade.environment import lock_warning
 from d2lgrade.execute import NotebookRun
 from d2lgrade.notebook import CodeCell, top_level_definitions
 from d2lgrade.plugin import OpenSubmission, Target, run_graders
@@ -367,7 +368,10 @@ class SelfCheck:
 
     def __init__(self, assignment: str, namespace: MutableMapping[str, Any], *, course: Course | None = None,
                  colour: bool | None = None, html: bool | None = None, seed: int = 0) -> None:
-        self.spec = (course or find_course()).assignment(assignment)
+        course = course or find_course()
+        self.spec = course.assignment(assignment)
+        self.lock_note = lock_warning(course.root)
+        """a line for a student whose torch, numpy or d2l is not the course's, shown with the first report"""
         self.namespace = namespace
         self.colour = wants_colour() if colour is None else colour
         self.html = in_jupyter() if html is None else html
@@ -410,7 +414,11 @@ class SelfCheck:
                       f"{summary_html(self.spec.name, results, notes=notes)}<div style=\"opacity:0.7\">{html.escape(checked)}</div>")
 
     def show(self, report: Report) -> None:
-        """As HTML in Jupyter (with the text for front ends that show no HTML), else as text."""
+        """As HTML in Jupyter (with the text for front ends that show no HTML), else as text; the first
+        time, after the note on the libraries when they are not the course's."""
+        if self.lock_note:
+            print(self.lock_note)
+            self.lock_note = None
         if self.html:
             from IPython.display import display
 
@@ -470,6 +478,8 @@ def check_notebook(path: Path, *, course: Course, assignment: str | None = None,
         definitions = {}  # grading reports why
     # A question's helpers are checked too, to tell whether they are why it fails.
     run = None if wanted is None else wanted.union(*(helpers_of(spec, name, definitions) for name in wanted))
+    if note := lock_warning(course.root):
+        print(note)
     print(f"checking {path.name}: running it in a sandbox from the top, as grading does, then the public checks "
           "(a few seconds) ...", file=sys.stderr, flush=True)
     budgets = budgets_for(course, [spec.name], submission_timeout)

@@ -13,9 +13,10 @@ deal depends on the set of submissions alone: not on the order the paths were
 given, the machine, or Python's hash seed.
 
 Each shard's results.json records which shard it is, the class it was dealt
-from (how many submissions, and a SHA-256 of all of them) and the settings it
-was graded with, so that ``merge`` can tell a missing shard, a shard given
-twice, and shards of another class or other settings apart.
+from (how many submissions, and a SHA-256 of all of them), the settings it
+was graded with and the Python and library versions it ran on, so that
+``merge`` can tell a missing shard, a shard given twice, and shards of another
+class, other settings or another torch or numpy apart.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from d2lgrade.environment import GRADE_CHANGING, series, versions
 from d2lgrade.export import write_all
 from d2lgrade.export.json_results import read_json_shard
 from d2lgrade.submissions import Submission
@@ -95,10 +97,11 @@ def class_record(keys: Iterable[Key]) -> dict:
 
 
 def shard_record(shard: Shard, everyone: Sequence[Submission], *, seed: int, questions: set[str] | None, public_only: bool,
-                 graders: dict[str, str]) -> dict:
-    """What a shard's results.json records: which shard, of which class, graded how.
+                 graders: dict[str, str], libraries: Mapping[str, str | None] | None = None) -> dict:
+    """What a shard's results.json records: which shard, of which class, graded how and on what.
 
-    ``graders``: each assignment's ``Assignment.fingerprint``.
+    ``graders``: each assignment's ``Assignment.fingerprint``; ``libraries``: the Python and library
+    versions it was graded with (``environment.versions()``; default: read now).
     """
     return {
         "index": shard.index,
@@ -106,6 +109,7 @@ def shard_record(shard: Shard, everyone: Sequence[Submission], *, seed: int, que
         "class": class_record(map(submission_key, everyone)),
         "graded_with": {"seed": seed, "questions": sorted(questions) if questions is not None else None, "public_only": public_only,
                         "graders": graders},
+        "environment": dict(versions() if libraries is None else libraries),
     }
 
 
@@ -123,6 +127,8 @@ class ShardFile:
     whole: dict
     """the class it was dealt from, as ``class_record`` describes it"""
     settings: dict
+    environment: dict
+    """the Python and library versions it was graded with (empty: recorded before they were)"""
     results: list[SubmissionResult]
 
 
@@ -138,9 +144,10 @@ def read_shard(path: Path) -> ShardFile:
         whole = {"submissions": int(record["class"]["submissions"]), "sha256": str(record["class"]["sha256"])}
         settings = {key: record["graded_with"][key] for key in ("seed", "questions", "public_only")}
         settings["graders"] = record["graded_with"].get("graders")  # None: recorded before graders were
+        environment = dict(record.get("environment", {}))
     except (KeyError, TypeError, ValueError) as exc:
         raise MergeError(f"{path}: its shard record is damaged ({exc})") from None
-    return ShardFile(Path(path), shard, whole, settings, results)
+    return ShardFile(Path(path), shard, whole, settings, environment, results)
 
 
 def merge(files: Sequence[ShardFile]) -> list[SubmissionResult]:
@@ -151,6 +158,7 @@ def merge(files: Sequence[ShardFile]) -> list[SubmissionResult]:
     _refuse_differences(files, "are of different classes", lambda f: f"a class of {f.whole['submissions']} submission(s), fingerprint {f.whole['sha256'][:12]}")
     _refuse_differences(files, "were graded with different settings", _describe_settings)
     _refuse_differences(files, "were graded with different graders (or reference notebooks)", _describe_graders)
+    _refuse_other_libraries(files)
     _refuse_differences(files, "split the class differently", lambda f: f"{f.shard.count} shards")
     _refuse_overlaps(files)
     _refuse_missing(files)
@@ -178,6 +186,17 @@ def _describe_graders(file: ShardFile) -> str:
     if graders is None:
         return "graders not recorded"
     return ", ".join(f"{assignment} {fingerprint[:12]}" for assignment, fingerprint in sorted(graders.items())) or "no assignment"
+
+
+def _refuse_other_libraries(files: Sequence[ShardFile]) -> None:
+    """Refuse shards graded on another torch or numpy major.minor version (another patch is fine)."""
+    def on(file: ShardFile) -> str:
+        return " and ".join(f"{name} {file.environment.get(name) or '(not recorded)'}" for name in GRADE_CHANGING)
+
+    if len({tuple(series(file.environment.get(name)) for name in GRADE_CHANGING) for file in files}) > 1:
+        raise MergeError("the shards were graded on different torch or numpy versions, which can change results: "
+                         + ", ".join(f"{file.path} on {on(file)}" for file in files)
+                         + "; grade every shard on one install")
 
 
 def _refuse_overlaps(files: Sequence[ShardFile]) -> None:

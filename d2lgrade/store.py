@@ -2,10 +2,10 @@
 
 ``OUT/submissions/<assignment>/<student>.json`` holds one submission's
 result and what it was graded with (the seed, the questions, whether public
-checks only, the graders' fingerprint and the notebook's SHA-256). Each file is written whole or not
-at all: into a temporary file in the same folder, flushed to disk, then
-renamed over the old one. At the end ``OUT/results.json`` and
-``OUT/grades.csv`` are written from all of them.
+checks only, the graders' fingerprint, the notebook's SHA-256, the torch and
+numpy versions). Each file is written whole or not at all: into a temporary
+file in the same folder, flushed to disk, then renamed over the old one. At
+the end ``OUT/results.json`` and ``OUT/grades.csv`` are written from all of them.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from d2lgrade import notebook as nb
+from d2lgrade.environment import GRADE_CHANGING, describe_change, same_series, versions
 from d2lgrade.export import write_all
 from d2lgrade.submissions import Submission
 from d2lgrade.results import SubmissionResult
@@ -33,17 +34,21 @@ TEMPORARY = ".tmp"
 SUMMARIES = ("results.json", "grades.csv", "junit.xml", "feedback", "report")
 
 
-def graded_with(path: Path | str, *, seed: int, questions: set[str] | None, public_only: bool, graders: str | None) -> dict:
-    """What a result depends on: a stored result is reused only when all of it matches.
+def graded_with(path: Path | str, *, seed: int, questions: set[str] | None, public_only: bool, graders: str | None,
+                libraries: Mapping[str, str | None] | None = None) -> dict:
+    """What a result depends on: a stored result is reused only when all of it matches (torch and numpy:
+    their major.minor version).
 
     ``graders``: the assignment's ``Assignment.fingerprint`` (None for a notebook of no assignment).
+    ``libraries``: the installed versions (``environment.versions()``; default: read now).
     """
+    libraries = versions() if libraries is None else libraries
     try:
         notebook = hashlib.sha256(nb.read_submission(Path(path))).hexdigest()
     except (nb.NotebookError, OSError):  # not a notebook file: graded as an error, kept while it stays one
         notebook = None
     return {"seed": seed, "questions": sorted(questions) if questions is not None else None, "public_only": public_only,
-            "graders": graders, "notebook": notebook}
+            "graders": graders, "notebook": notebook, **{name: libraries.get(name) for name in GRADE_CHANGING}}
 
 
 class ResultStore:
@@ -107,7 +112,7 @@ class ResultStore:
                 continue
             result, had = stored
             wanted = settings(submission)
-            changed = [_change(key, had.get(key), wanted[key]) for key in wanted if had.get(key) != wanted[key]]
+            changed = [_change(key, had.get(key), now) for key, now in wanted.items() if not _same(key, had.get(key), now)]
             if changed:
                 regrade.append(f"{submission.student} ({submission.assignment}): " + ", ".join(changed))
             else:
@@ -137,7 +142,13 @@ class ResultStore:
         return write_all(results, self.out, shard=shard)
 
 
+def _same(key: str, before: object, now: object) -> bool:
+    return same_series(before, now) if key in GRADE_CHANGING else before == now
+
+
 def _change(key: str, before: object, now: object) -> str:
+    if key in GRADE_CHANGING:
+        return describe_change(key, before, now)
     if key == "notebook":
         return "the notebook changed"
     if key == "graders":

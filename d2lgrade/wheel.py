@@ -4,8 +4,9 @@
 the d2lgrade package as a release ships it (``release.PACKAGE_FILES``), and under
 ``d2lgrade/released/`` the stubs and public checks of the assignments ``names``, which
 ``find_course`` falls back on when no course folder is around (Colab, a notebook on its
-own). It declares the student side's dependencies (``pyproject.toml``'s, never the
-instructor extra) and gives the ``d2lgrade`` command.
+own), with the course's ``requirements.lock`` (``d2lgrade.environment``). It declares the
+student side's dependencies (``pyproject.toml``'s, never the instructor extra) and gives the
+``d2lgrade`` command.
 
 ``build_d2l_wheel(out)`` writes ``d2l-<version>+d2lgrade-py3-none-any.whl``: the installed d2l
 package's files and licence files as they are (d2l is MIT-0), under a local version, declaring
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from d2lgrade import __version__
 from d2lgrade.course import Course, CourseError
+from d2lgrade.environment import LOCK
 
 __all__ = ["DISTRIBUTION", "PACKAGED_COURSE", "build_d2l_wheel", "build_wheel", "d2l_wheel_name",
            "dependencies", "wheel_name"]
@@ -97,6 +99,7 @@ def _contents(course: Course, names: Sequence[str],
     for name in names:
         yield f"{packaged}/assignments/{name}/{name}.ipynb", course.stub(name).read_bytes()
         yield f"{packaged}/graders/public/{name}.py", (course.graders / "public" / f"{name}.py").read_bytes()
+    yield f"{packaged}/{LOCK}", (course.root / LOCK).read_bytes()  # what the checks compare a student's libraries with
 
 
 def _record_line(name: str, data: bytes) -> str:

@@ -80,11 +80,16 @@ def test_the_zip_holds_the_scripts_and_this_assignment_only(bundle):
     for script in ("setup.sh", "run_autograder"):
         assert stat.S_IMODE(entries[script].external_attr >> 16) & 0o111, f"{script} must be executable"
     assert runner.startswith("#!") and f"d2lgrade.gradescope \"$root\" {ASSIGNMENT}" in runner
-    for installs in ("-m venv", "pip install -r requirements.txt", "pip install --no-deps d2l==1.0.3", "pip install --no-deps ."):
+    for installs in ("-m venv", "pip install -c requirements.lock -r requirements.txt",
+                     "pip install -c requirements.lock --no-deps d2l==1.0.3", "pip install --no-deps ."):
         assert installs in setup
+    assert "pip install --index-url https://download.pytorch.org/whl/cpu $(grep -E '^torch(vision)?==' requirements.lock)" in setup
+    pinned = subprocess.run(["bash", "-c", "grep -E '^torch(vision)?==' requirements.lock"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert [line.split("==")[0] for line in pinned] == ["torch", "torchvision"]
     for needed in (f"solutions/{ASSIGNMENT}/{ASSIGNMENT}.ipynb", f"assignments/{ASSIGNMENT}/{ASSIGNMENT}.ipynb",
                    f"graders/public/{ASSIGNMENT}.py", f"graders/hidden/{ASSIGNMENT}.py", "nbgrader_config.py",
-                   "requirements.txt", "pyproject.toml", "d2lgrade/__init__.py", "d2lgrade/gradescope.py", "d2lgrade/grade.py"):
+                   "requirements.txt", "requirements.lock", "pyproject.toml", "d2lgrade/__init__.py", "d2lgrade/gradescope.py", "d2lgrade/grade.py"):
         assert needed in entries, needed
     others = set(COURSE.assignment_names()) - {ASSIGNMENT}
     assert not [name for name in entries if any(other in name for other in others) or "__pycache__" in name]

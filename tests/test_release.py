@@ -168,13 +168,15 @@ def test_release_holds_what_students_need(release):
         assert (release / "assignments" / name / f"{name}.ipynb").is_file()
         assert (release / "graders" / "public" / f"{name}.py").is_file()
     assert (release / "d2lgrade" / "selfcheck.py").is_file() and (release / wheel_name()).is_file()
+    assert (release / "requirements.lock").read_bytes() == (ROOT / "requirements.lock").read_bytes()
     with zipfile.ZipFile(release / D2L_WHEEL) as wheel:
         assert {"d2l/__init__.py", "d2l/torch.py"} <= set(wheel.namelist())
     assert not (release / "d2lgrade" / "fill.py").exists() and not (release / "d2lgrade" / "catalogue.py").exists()
     with zipfile.ZipFile(release / wheel_name()) as wheel:
         shipped = {name.removeprefix("d2lgrade/") for name in wheel.namelist() if name.startswith("d2lgrade/")}
     assert shipped == {str(path.relative_to(release / "d2lgrade")) for path in (release / "d2lgrade").rglob("*") if path.is_file()} | {
-        f"released/{kind}" for name in NAMES for kind in (f"assignments/{name}/{name}.ipynb", f"graders/public/{name}.py")}
+        f"released/{kind}" for name in NAMES for kind in (f"assignments/{name}/{name}.ipynb", f"graders/public/{name}.py")} | {
+        "released/requirements.lock"}
     with zipfile.ZipFile(release.parent / f"{release.name}.zip") as opened:
         members = {name.removeprefix(f"{release.name}/") for name in opened.namelist() if not name.endswith("/")}
     assert members == {str(path.relative_to(release)) for path in release.rglob("*") if path.is_file()}
@@ -183,7 +185,8 @@ def test_release_holds_what_students_need(release):
 def test_release_readme_is_for_students(release):
     """Install on each system (the CPU-only torch too), open, work, check, submit; no instructor's text."""
     readme = (release / "README.md").read_text()
-    for needed in (f"python -m pip install {wheel_name()} {D2L_WHEEL}",
+    for needed in (f"python -m pip install -c requirements.lock {wheel_name()} {D2L_WHEEL}",
+                   "python -m pip install -c requirements.lock torch torchvision",
                    f"%pip install {wheel_name()} {D2L_WHEEL}",
                    "source .venv/bin/activate", r".venv\Scripts\Activate.ps1", "py -m venv .venv",
                    "--index-url https://download.pytorch.org/whl/cpu",

@@ -7,7 +7,9 @@ sources kept in ``In``.
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -219,3 +221,28 @@ def test_check_command_rejects_an_unknown_question(tmp_path, capsys):
     path = _write(tmp_path, filled_stub(COURSE, "linreg_concise"))
     assert main(["--course", str(ROOT), "check", str(path), "--question", "huber"]) == 2
     assert "linreg_concise has no graded function huber" in capsys.readouterr().out
+
+
+def test_a_torch_other_than_the_locks_is_noted_once_before_the_results(release, tmp_path, capsys):
+    copy = tmp_path / "release"
+    shutil.copytree(release.root, copy)
+    lock = copy / "requirements.lock"
+    lock.write_text(re.sub(r"(?m)^torch==.*$", "torch==1.13.1", lock.read_text()))
+    check, _ = checks_for("linreg_scratch", _kernel("linreg_scratch"), course=Course(copy), colour=False)
+    check("linreg")
+    first = capsys.readouterr().out.splitlines()
+    torch = importlib.metadata.version("torch")
+    assert first[0] == (f"Note: this Python has torch {torch}, but the checks were made with torch 1.13.1; results may differ. "
+                        "To install those: python -m pip install torch==1.13.1")
+    assert first[1].startswith("linreg: 2 of 2 public checks passed")
+    check("linreg")
+    assert capsys.readouterr().out.startswith("linreg: 2 of 2 public checks passed")  # once is enough
+    check, _ = checks_for("linreg_scratch", _kernel("linreg_scratch"), course=release, colour=False)
+    check("linreg")
+    assert "Note" not in capsys.readouterr().out  # the release's own lock: this venv's versions
+    # d2lgrade check says it too, first
+    path = tmp_path / "linreg_scratch.ipynb"
+    nbformat.write(filled_stub(COURSE, "linreg_scratch"), path)
+    assert main(["--course", str(copy), "check", str(path), "--question", "linreg"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == first[0] and out[1].startswith("linreg: 2 of 2 public checks passed")

@@ -91,7 +91,7 @@ def _venv(folder: Path) -> Path:
 
 
 def _install_notes(release: Path) -> list[str]:
-    """What the release's README has pip install from the release folder: the two wheels."""
+    """What the release's README has pip install from the release folder: the two wheels, constrained by the lock."""
     readme = (release / "README.md").read_text(encoding="utf-8")
     line = next(line for line in readme.splitlines()
                 if line.startswith("python -m pip install ") and wheel_name() in line)
@@ -104,7 +104,7 @@ def pythons(tmp_path_factory, release) -> dict[str, Path]:
     dependencies are there already); ``bare``: no d2lgrade."""
     root = tmp_path_factory.mktemp("venvs")
     student, bare = _venv(root / "student"), _venv(root / "bare")
-    assert _install_notes(release) == [wheel_name(), d2l_wheel_name(D2L_VERSION)]
+    assert _install_notes(release) == ["-c", "requirements.lock", wheel_name(), d2l_wheel_name(D2L_VERSION)]
     subprocess.run([sys.executable, "-m", "pip", "--python", str(student), "install", "--no-index",
                     "--find-links", str(release), "--disable-pip-version-check", "--quiet",
                     *_install_notes(release)], cwd=release, check=True, timeout=300)
@@ -357,3 +357,20 @@ def test_pip_check_finds_nothing_wrong_in_a_student_install(pythons):
     pip = [sys.executable, "-m", "pip", "--python", str(pythons["student"])]
     done = subprocess.run([*pip, "check", "--disable-pip-version-check"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout == "No broken requirements found.\n", done.stdout + done.stderr
+
+
+def test_the_wheel_carries_the_lock_its_checks_compare_with(pythons, tmp_path):
+    """In a kernel with no course around, the checks find the release's lock inside the wheel: a student
+    whose torch is another one is told so."""
+    program = ("from d2lgrade.course import find_course; from d2lgrade.environment import LOCK, lock_warning\n"
+               "root = find_course().root\n"
+               "print((root / LOCK).read_text() == open(LOCK).read(), lock_warning(root), sep='\\n')\n"
+               "print(lock_warning(root, lambda name: {'torch': '1.13.1'}.get(name, __import__('importlib.metadata').metadata.version(name))))")
+    env = {key: value for key, value in os.environ.items() if key not in ("D2LGRADE_COURSE", "PYTHONPATH")}
+    shutil.copy(ROOT / "requirements.lock", tmp_path / "requirements.lock")  # to compare with; no course in tmp_path
+    done = subprocess.run([pythons["student"], "-c", program], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    same, matching, other = done.stdout.splitlines()
+    assert (same, matching) == ("True", "None")
+    torch = importlib.metadata.version("torch").split("+")[0]
+    assert other.startswith("Note: this Python has torch 1.13.1, but the checks were made with torch ") and f"torch=={torch}" in other
