@@ -15,7 +15,7 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_notebook
 
-import d2lgrade.grade
+import d2lgrade.zygote
 from d2lgrade import sandbox, wire
 from d2lgrade.course import Course
 from d2lgrade.grade import Submission, grade
@@ -309,12 +309,12 @@ def test_grade_falls_back_when_its_zygote_is_killed(tmp_path, monkeypatch):
     class KilledZygote(Zygote):
         """Killed as soon as it is launched (killed once ready: see the test above)."""
 
-        def start(self, *, wait: bool = True) -> None:
-            super().start(wait=False)
+        def start(self, *, wait: bool = True, **options) -> None:
+            super().start(wait=False, **options)
             os.kill(self.process.pid, signal.SIGKILL)
             made.append(self)
 
-    monkeypatch.setattr(d2lgrade.grade, "Zygote", KilledZygote)
+    monkeypatch.setattr(d2lgrade.zygote, "Zygote", KilledZygote)  # start_zygote makes grade's zygote
     course, path = _toy(tmp_path)
     [result] = grade([Submission("s", "toy", path)], course=course)
     assert (result.score, result.possible) == (1, 1), result
