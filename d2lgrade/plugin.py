@@ -111,10 +111,18 @@ class GradingPlugin:
         """``key -> {question: message}`` of the rules (``rules.RuleBroken``) each submission broke"""
         self.opened: dict[str, OpenSubmission] = {}
         self._lent = functools.cache(functools.partial(book.lent_functions, assignment))
+        self.library_pycache = sys.pycache_prefix
+        """where bytecode is read from outside the graders' collection"""
 
     # ------------------------------------------------------------ set-up
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "question(name): the question a grader test checks")
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # The graders are imported: what the tests import from now on (torch._dynamo at the first
+        # torch.optim step, a lazy d2l) comes from the libraries' own bytecode, not compiled afresh
+        # into the private folder (seconds each time a process grades).
+        sys.pycache_prefix = self.library_pycache
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "_submission" in metafunc.fixturenames:
@@ -381,6 +389,7 @@ def run_graders(
     _forget_grader_modules()
     # Hidden checks may import helpers from the public ones: `from public.<assignment> import ...`.
     sys.path.insert(0, str(assignment.graders))
+    # while pytest collects (imports) the graders; the plugin puts the libraries' back after
     pycache_prefix, sys.pycache_prefix = sys.pycache_prefix, _private_pycache()
     try:
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
