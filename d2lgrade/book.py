@@ -31,18 +31,17 @@ import graphlib
 import importlib.machinery
 import importlib.util
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from d2lgrade import wire
-from d2lgrade.rules import dotted, reachable
+from d2lgrade.notebook import dotted, reachable
 
 if TYPE_CHECKING:
     from d2lgrade.course import Assignment
     from d2lgrade.student import Reference
 
-__all__ = ["MAX_WORK", "copied_from_d2l", "lent_functions", "serve", "test_rank"]
+__all__ = ["MAX_WORK", "copied_from_d2l", "needs_d2l", "lent_functions", "serve", "test_rank"]
 
 #: Tensor elements times epochs that one lent call may ask of the grading process: the graders'
 #: own calls need at most 1000 examples x 3 features x 3 epochs, a hundred times less.
@@ -92,6 +91,14 @@ def lent_functions(assignment: Assignment, question: str) -> dict[str, str]:
     else:
         names = set(book)
     return {name: lender(name) for name in sorted(names - {question})}
+
+
+def needs_d2l(assignment: Assignment, questions: Iterable[str] | None = None, all_cells: bool = False) -> bool:
+    """Whether grading these questions (None: every autograded one) uses d2l in the student's process,
+    whose ``d2l.torch`` then loads (``d2lgrade.lazy``): every cell runs (the demonstrations plot with
+    it), or a test lends one of d2l's own functions."""
+    names = [q.name for q in assignment.autograded] if questions is None else questions
+    return all_cells or any(who == "d2l" for name in names for who in lent_functions(assignment, name).values())
 
 
 def test_rank(assignment: Assignment) -> dict[str, int]:
@@ -148,6 +155,8 @@ def serve(reference: Reference, lent: Mapping[str, str], keep: str, request: Map
     Only a function lent by the grading process to this call is run, never
     ``keep``, the function under test.
     """
+    from d2lgrade import wire  # here: the rest of this module is read without torch
+
     name = str(request.get("name", ""))
     if lent.get(name) != "grader" or name == keep:
         return _refused(f"`{name}` is not lent to this call")

@@ -127,10 +127,15 @@ def _stubs(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from d2lgrade.book import needs_d2l
+    from d2lgrade.lazy import LAZY_MODULES
+    from d2lgrade.submissions import guess_assignment
     from d2lgrade.zygote import start_zygote
 
     course = find_course(args.course or args.notebook.resolve().parent)
-    zygote = start_zygote()  # first: it imports torch while this process imports the checks' side
+    name = args.assignment or guess_assignment(args.notebook, course)
+    uses_d2l = name in course.assignment_names() and needs_d2l(course.assignment(name), args.question, args.all_cells)
+    zygote = start_zygote(load=LAZY_MODULES if uses_d2l else ())  # first: it imports torch while this process does
     try:
         from d2lgrade.selfcheck import check_notebook, wants_colour
 

@@ -6,6 +6,7 @@ import ast
 import dataclasses
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +21,12 @@ __all__ = [
     "NotebookError",
     "Question",
     "code_cells",
+    "dotted",
     "is_check_cell",
     "is_test_cell",
     "load_notebook",
     "python_source",
+    "reachable",
     "read_submission",
     "top_level_definitions",
 ]
@@ -329,3 +332,25 @@ def top_level_definitions(cells: list[CodeCell]) -> dict[str, ast.AST]:
                     if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Store):
                         found.pop(name.id, None)
     return found
+
+
+def reachable(name: str, definitions: Mapping[str, ast.AST]) -> list[ast.AST]:
+    """The definition of ``name`` and of every top-level function it calls, transitively."""
+    seen, order, queue = set(), [], [name]
+    while queue:
+        current = queue.pop()
+        if current in seen or current not in definitions:
+            continue
+        seen.add(current)
+        order.append(definitions[current])
+        queue.extend(n.id for n in ast.walk(definitions[current]) if isinstance(n, ast.Name) and n.id in definitions)
+    return order
+
+
+def dotted(node: ast.AST) -> str:
+    """``torch.linalg.lstsq`` for that attribute chain; empty for anything else."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{dotted(node.value)}.{node.attr}"
+    return ""

@@ -31,8 +31,10 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
+from d2lgrade.book import needs_d2l
 from d2lgrade.budget import Budget
 from d2lgrade.course import Course, CourseError, GraderError
+from d2lgrade.lazy import LAZY_MODULES
 from d2lgrade.limits import CALL_TIMEOUT
 from d2lgrade.results import SubmissionResult
 from d2lgrade.submissions import Submission, submission_to_json
@@ -115,8 +117,9 @@ class Pool:
         ``chunk`` fixes how many submissions a worker takes at once (default:
         fewer as the queue empties, at most ``MAX_CHUNK``).
         """
+        load = _preloads(course, submissions, questions, all_cells)
         if self.jobs == 1 or (len(submissions) <= 1 and not self.workers):
-            zygote = self._zygote()  # first: it imports torch while this process does
+            zygote = self._zygote(load)  # first: it imports torch while this process does
             from d2lgrade.grade import grade  # here only: it imports torch, which the workers need and this process not
 
             return grade(submissions, course=course, seed=seed, questions=questions, public_only=public_only, on_start=on_start,
@@ -125,7 +128,7 @@ class Pool:
                    "public_only": public_only, "call_timeout": call_timeout, "all_cells": all_cells,
                    "budgets": {name: dataclasses.asdict(budget) for name, budget in (budgets or {}).items()}}
         while len(self.workers) < min(self.jobs, len(submissions)):
-            self.workers.append(_Worker(self.events, self._zygote_share()))
+            self.workers.append(_Worker(self.events, self._zygote_share(load)))
         work = _Queue(submissions, len(self.workers), chunk)
         results: dict[int, SubmissionResult] = {}
         try:
@@ -158,18 +161,29 @@ class Pool:
         return [results[i] for i in range(len(submissions))]
 
 
-    def _zygote(self) -> Zygote | None:
-        """The students' processes' zygote, started at the first call, with a share for each worker;
-        None when it cannot start (it said why; each worker then starts its own)."""
+    def _zygote(self, load: tuple[str, ...]) -> Zygote | None:
+        """The students' processes' zygote, started at the first call (loading ``load`` from the start),
+        with a share for each worker; None when it cannot start (it said why; each worker then starts its own)."""
         if self.zygote is None and not self._zygote_failed:
-            self.zygote = start_zygote(shares=self.jobs)
+            self.zygote = start_zygote(shares=self.jobs, load=load)
             self._zygote_failed = self.zygote is None
         return self.zygote
 
-    def _zygote_share(self) -> socket.socket | None:
+    def _zygote_share(self, load: tuple[str, ...]) -> socket.socket | None:
         """A socket to the shared zygote for one more worker; None when there is none to give."""
-        zygote = self._zygote()
+        zygote = self._zygote(load)
         return zygote.shares.pop() if zygote is not None and zygote.shares else None
+
+
+def _preloads(course: Course, submissions: Sequence[Submission], questions: set[str] | None, all_cells: bool) -> tuple[str, ...]:
+    """The ``LAZY_MODULES`` that the zygote should load as it starts: those grading will ask it for
+    (``grade`` asks again, in case this pool's zygote started for another call)."""
+    names = {s.assignment for s in submissions} - {None}
+    try:
+        uses_d2l = any(needs_d2l(course.assignment(name), questions, all_cells) for name in names)
+    except CourseError:
+        return ()  # grading says what is wrong
+    return LAZY_MODULES if uses_d2l else ()
 
 
 class _Queue:

@@ -33,6 +33,7 @@ import pytest
 import torch
 
 from d2lgrade.checks import describe, expect, expect_close, fail
+from d2lgrade.notebook import dotted, reachable
 from d2lgrade.wire import Code
 
 __all__ = [
@@ -81,28 +82,6 @@ def _broke(name: str, message: str) -> None:
 
 #: Calls that hide which function is really called.
 OBFUSCATION = frozenset({"eval", "exec", "getattr", "__import__", "import_module", "compile", "globals", "vars"})
-
-
-def reachable(name: str, definitions: Mapping[str, ast.AST]) -> list[ast.AST]:
-    """The definition of ``name`` and of every top-level function it calls, transitively."""
-    seen, order, queue = set(), [], [name]
-    while queue:
-        current = queue.pop()
-        if current in seen or current not in definitions:
-            continue
-        seen.add(current)
-        order.append(definitions[current])
-        queue.extend(n.id for n in ast.walk(definitions[current]) if isinstance(n, ast.Name) and n.id in definitions)
-    return order
-
-
-def dotted(node: ast.AST) -> str:
-    """``torch.linalg.lstsq`` for that attribute chain; empty for anything else."""
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{dotted(node.value)}.{node.attr}"
-    return ""
 
 
 def called_names(nodes: Iterable[ast.AST]) -> set[str]:

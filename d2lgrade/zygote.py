@@ -100,12 +100,13 @@ class Zygote:
         """the ``LAZY_MODULES`` it was asked to ``load``"""
 
     # -------------------------------------------------------------- life cycle
-    def start(self, *, wait: bool = True, shares: int = 0) -> None:
+    def start(self, *, wait: bool = True, shares: int = 0, load: tuple[str, ...] = ()) -> None:
         """Launch the zygote; with ``wait``, return only once it is ready to spawn.
 
         Without ``wait`` it loads its libraries while the caller does other
         work, and the first ``spawn`` waits for it. ``shares``: how many
-        sockets to make for other processes (``self.shares``).
+        sockets to make for other processes (``self.shares``). ``load``: the
+        ``LAZY_MODULES`` to import from the start, as ``load`` would later.
         Raises ZygoteError when it cannot start (or, with ``wait``, does not
         become ready within ``startup_timeout`` seconds).
         """
@@ -117,7 +118,7 @@ class Zygote:
             self._stderr = tempfile.TemporaryFile(prefix="d2lgrade-zygote-")
             try:
                 self.process = subprocess.Popen(
-                    [sys.executable, "-m", "d2lgrade.zygote", *map(str, theirs)],
+                    [sys.executable, "-m", "d2lgrade.zygote", *(f"--load={name}" for name in load), *map(str, theirs)],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=self._stderr,
@@ -134,6 +135,7 @@ class Zygote:
                 for _, their_end in pairs:
                     their_end.close()
             self._socket, self.shares = pairs[0][0], [ours for ours, _ in pairs[1:]]
+            self.loaded.update(load)
             self._deadline = time.monotonic() + self.startup_timeout
             if wait:
                 self._wait_ready()
@@ -283,13 +285,13 @@ class Zygote:
             return answer["pid"], request_write, response_read
 
 
-def start_zygote(shares: int = 0) -> Zygote | None:
-    """A zygote loading its libraries in the background, or None when it cannot start
+def start_zygote(shares: int = 0, load: tuple[str, ...] = ()) -> Zygote | None:
+    """A zygote loading its libraries (and ``load``) in the background, or None when it cannot start
     (children then start the slow way). Start it before importing torch here: the two imports
     then run side by side."""
     zygote = Zygote()
     try:
-        zygote.start(wait=False, shares=shares)
+        zygote.start(wait=False, shares=shares, load=load)
     except ZygoteError:
         return None
     return zygote
@@ -298,8 +300,8 @@ def start_zygote(shares: int = 0) -> Zygote | None:
 # ====================================================================== the zygote process
 
 
-def _preload() -> dict:
-    """Import what every child needs, without touching CUDA; describe the result."""
+def _preload(load: list[str]) -> dict:
+    """Import what every child needs, and ``load`` of ``LAZY_MODULES``, without touching CUDA; describe the result."""
     for name, value in CHILD_ENV.items():
         os.environ.setdefault(name, value)
     import matplotlib
@@ -310,6 +312,7 @@ def _preload() -> dict:
 
     for name in LAZY_MODULES:  # loaded here when grading asks (``Zygote.load``), else by the children that use it
         import_lazily(name)
+    _load(load)
     from IPython.core import completer, history, magics, oinspect, pylabtools  # noqa: F401
     from IPython.core.interactiveshell import InteractiveShell  # noqa: F401
 
@@ -471,7 +474,7 @@ def _send(control: socket.socket, answer: dict) -> bool:
 
 def _load(names) -> dict:
     """Import these of ``LAZY_MODULES`` for real, once, so that the children forked next have them
-    already: what a run of every cell (the demonstrations) uses."""
+    already: what the demonstrations and the d2l functions grading lends use."""
     if not isinstance(names, list) or not set(names) <= set(LAZY_MODULES):
         return {"error": f"only {', '.join(LAZY_MODULES)} can be loaded on request"}
     import torch
@@ -505,12 +508,15 @@ def _kill_and_wait(children: dict[int, int]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or not all(arg.isdigit() for arg in argv):
-        sys.exit("usage: python -m d2lgrade.zygote FD [FD ...]  (each an inherited SOCK_SEQPACKET UNIX socket)")
-    controls = [socket.socket(fileno=int(arg)) for arg in argv]
+    load = [arg.removeprefix("--load=") for arg in argv if arg.startswith("--load=")]
+    fds = [arg for arg in argv if not arg.startswith("--load=")]
+    if not fds or not all(arg.isdigit() for arg in fds) or not set(load) <= set(LAZY_MODULES):
+        sys.exit("usage: python -m d2lgrade.zygote [--load=MODULE ...] FD [FD ...]  (each FD an inherited "
+                 f"SOCK_SEQPACKET UNIX socket; MODULE one of {', '.join(LAZY_MODULES)})")
+    controls = [socket.socket(fileno=int(arg)) for arg in fds]
     children: dict[int, int] = {}
     try:
-        info = _preload()
+        info = _preload(load)
         gc.collect()
         gc.freeze()  # children then leave the zygote's objects alone: fewer pages copied, faster collections
         signal.signal(signal.SIGCHLD, lambda signum, frame: _reap(children))
