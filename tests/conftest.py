@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from d2lgrade.pool import Pool
 from d2lgrade.transport import ChildTransport
 from d2lgrade.zygote import Zygote
 
@@ -33,3 +34,20 @@ def spawn(zygote, tmp_path) -> Iterator:
     yield start
     for transport in made:
         transport.close()
+
+
+@pytest.fixture(scope="session")
+def grading_zygote() -> Iterator[Zygote]:
+    """One zygote for the tests that only grade (``grade(..., zygote=grading_zygote)``), started once
+    instead of once per call. It may have loaded d2l.torch for an earlier test: tests of what the
+    zygote itself does use ``zygote``, a fresh one per module."""
+    with Zygote(startup_timeout=ZYGOTE_STARTUP) as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def grading_pool() -> Iterator[Pool]:
+    """Two grading workers and their zygote, kept for the session by the tests that grade many
+    notebooks (the catalogues, the all-cells comparison): their start-up is paid once."""
+    with Pool(2) as workers:
+        yield workers

@@ -23,7 +23,6 @@ from d2lgrade.catalogue import discover
 from d2lgrade.course import Course
 from d2lgrade.fill import filled_stub
 from d2lgrade.grade import Submission, find_submissions
-from d2lgrade.pool import Pool
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = Course(ROOT)
@@ -62,10 +61,9 @@ def _scores(result) -> tuple:
     return result.error, {q.name: q.score for q in result.questions}
 
 
-def test_scores_are_the_same_with_every_cell(submissions):
-    with Pool(2) as pool:
-        sliced = pool.grade(submissions, course=COURSE, seed=0)
-        everything = pool.grade(submissions, course=COURSE, seed=0, all_cells=True)
+def test_scores_are_the_same_with_every_cell(submissions, grading_pool):
+    sliced = grading_pool.grade(submissions, course=COURSE, seed=0)
+    everything = grading_pool.grade(submissions, course=COURSE, seed=0, all_cells=True)
     differ = [f"{a.student} ({a.assignment}): {_scores(a)} against {_scores(b)}"
               for a, b in zip(sliced, everything) if _scores(a) != _scores(b)]
     assert not differ, "scores depend on the cells run:\n" + "\n".join(differ)

@@ -206,10 +206,10 @@ def class_folder(folders: dict) -> Path:
 
 
 @pytest.fixture(scope="module")
-def graded(folders: dict, course: Course, zygote) -> dict[str, SubmissionResult]:
+def graded(folders: dict, course: Course, grading_zygote) -> dict[str, SubmissionResult]:
     """The class graded in one call per set of limits, found as the command line finds it, by student."""
     return {student: result for limits, folder in folders.items()
-            for student, result in _grade(course, folder, limits, zygote=zygote).items()}
+            for student, result in _grade(course, folder, limits, zygote=grading_zygote).items()}
 
 
 @pytest.fixture(scope="module")
@@ -356,10 +356,10 @@ def _scores(result: SubmissionResult) -> tuple:
     return result.error, {q.name: q.score for q in result.questions}
 
 
-def test_every_case_scores_the_same_with_all_cells(folders: dict, course: Course, graded: dict[str, SubmissionResult], zygote) -> None:
+def test_every_case_scores_the_same_with_all_cells(folders: dict, course: Course, graded: dict[str, SubmissionResult], grading_zygote) -> None:
     """Grading runs only the cells the checks need; running every cell, as nbgrader does, changes no score."""
     everything = {student: result for limits, folder in folders.items()
-                  for student, result in _grade(course, folder, limits, zygote=zygote, all_cells=True).items()}
+                  for student, result in _grade(course, folder, limits, zygote=grading_zygote, all_cells=True).items()}
     assert sorted(everything) == sorted(graded)
     differ = [name for name in graded if _scores(graded[name]) != _scores(everything[name])]
     assert not differ, f"scores depend on the cells run: {differ}"

@@ -14,14 +14,14 @@ A ``wrong`` case must lose points on its own question and nowhere else; a
 file. At least ``PUBLIC_SHARE`` of each assignment's wrong cases must fail a
 public check of their own question, which students run before they submit;
 that is read from the same graded results, at no extra cost. Each assignment's cases are graded together, in one call to a pool of
-``JOBS`` worker processes kept for the session, because every submission costs
+worker processes kept for the session (``grading_pool``, tests/conftest.py), because every submission costs
 a child process.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import nbformat
@@ -38,8 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = Path(__file__).resolve().parent / "catalogue"
 #: Seeds the reference is graded with.
 REFERENCE_SEEDS = range(20)
-#: Worker processes grading the catalogue.
-JOBS = 2
 #: The least share of each assignment's wrong answers that a public check of their own question must catch.
 PUBLIC_SHARE = 0.9
 CASES = discover(CATALOGUE)
@@ -86,13 +84,7 @@ def _require_graders(course: Course, assignment: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pool() -> Iterator[Pool]:
-    with Pool(JOBS) as workers:
-        yield workers
-
-
-@pytest.fixture(scope="session")
-def catalogue_results(course: Course, pool: Pool, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[str, SubmissionResult]]:
+def catalogue_results(course: Course, grading_pool: Pool, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[str, SubmissionResult]]:
     """``results(assignment)``: every runnable case of the assignment, graded in one call, by student name."""
     def grade_cases(assignment: str) -> dict[str, SubmissionResult]:
         _require_graders(course, assignment)
@@ -102,19 +94,19 @@ def catalogue_results(course: Course, pool: Pool, tmp_path_factory: pytest.TempP
             Submission(student=c.student, assignment=assignment, path=_write(course, folder, assignment, c.student, {c.question: c.source}))
             for c in cases
         ]
-        return {r.student: r for r in pool.grade(submissions, course=course, seed=0)}
+        return {r.student: r for r in grading_pool.grade(submissions, course=course, seed=0)}
 
     return _once_per_assignment(grade_cases)
 
 
 @pytest.fixture(scope="session")
-def reference_results(course: Course, pool: Pool, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[int, SubmissionResult]]:
+def reference_results(course: Course, grading_pool: Pool, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[int, SubmissionResult]]:
     """``results(assignment)``: the filled-in stub graded once per seed, all in one call, by seed."""
     def grade_seeds(assignment: str) -> dict[int, SubmissionResult]:
         _require_graders(course, assignment)
         path = _write(course, tmp_path_factory.mktemp(f"reference-{assignment}"), assignment, assignment, {})
         submissions = [Submission(student=f"seed{s}", assignment=assignment, path=path, seed=s) for s in REFERENCE_SEEDS]
-        return {r.seed: r for r in pool.grade(submissions, course=course, seed=0)}
+        return {r.seed: r for r in grading_pool.grade(submissions, course=course, seed=0)}
 
     return _once_per_assignment(grade_seeds)
 

@@ -95,7 +95,7 @@ SUBMISSIONS = {
 
 
 @pytest.fixture(scope="module")
-def results(course, tmp_path_factory):
+def results(course, tmp_path_factory, grading_zygote):
     folder = tmp_path_factory.mktemp("submissions")
     submissions = []
     for name, notebook in SUBMISSIONS.items():
@@ -103,7 +103,7 @@ def results(course, tmp_path_factory):
         submissions.append(Submission(name, "toy", folder / f"{name}.ipynb"))
     (folder / "garbage.ipynb").write_text("{not json")
     submissions.append(Submission("garbage", "toy", folder / "garbage.ipynb"))
-    return {r.student: r for r in grade(submissions, course=course, seed=3, call_timeout=5.0)}
+    return {r.student: r for r in grade(submissions, course=course, seed=3, call_timeout=5.0, zygote=grading_zygote)}
 
 
 def test_each_result_records_what_confined_the_students_process(results):
@@ -161,16 +161,17 @@ def test_a_cell_that_binds_what_a_function_reads_runs_even_after_it(results):
     assert later.score == 3
 
 
-def test_with_all_cells_every_cell_runs_and_a_failing_one_is_recorded(course, tmp_path):
+def test_with_all_cells_every_cell_runs_and_a_failing_one_is_recorded(course, tmp_path, grading_zygote):
     path = tmp_path / "broken_cell.ipynb"
     nbformat.write(SUBMISSIONS["broken_cell"], path)
-    (broken,) = grade([Submission("broken_cell", "toy", path)], course=course, seed=3, call_timeout=5.0, all_cells=True)
+    (broken,) = grade([Submission("broken_cell", "toy", path)], course=course, seed=3, call_timeout=5.0, all_cells=True,
+                      zygote=grading_zygote)
     assert [c.status for c in broken.cells] == ["ok", "ok", "raised", "ok"]
     assert broken.cells[2].ename == "ZeroDivisionError"
     assert broken.skipped_cells == () and broken.score == 3
 
 
-def test_a_failure_a_skipped_cell_could_explain_is_graded_again_with_every_cell(course, tmp_path, monkeypatch):
+def test_a_failure_a_skipped_cell_could_explain_is_graded_again_with_every_cell(course, tmp_path, monkeypatch, grading_zygote):
     """Were the slice ever wrong (here: made to skip the cell that sets FACTOR), the score would not change."""
     from d2lgrade import slicing
 
@@ -183,7 +184,7 @@ def test_a_failure_a_skipped_cell_could_explain_is_graded_again_with_every_cell(
         return dataclasses.replace(right, run=tuple(i for i in right.run if i != 5), skipped=tuple(sorted(right.skipped + (5,))))
 
     monkeypatch.setattr(slicing, "needed_cells", missing_factor)
-    (again,) = grade([Submission("reads_a_later_global", "toy", path)], course=course, seed=3, call_timeout=5.0)
+    (again,) = grade([Submission("reads_a_later_global", "toy", path)], course=course, seed=3, call_timeout=5.0, zygote=grading_zygote)
     assert again.all_cells_again and again.skipped_cells == ()
     assert again.score == 3
 
@@ -207,10 +208,10 @@ def test_hidden_grader_code_never_reaches_results(results):
     assert "expect_tensor" not in text and "reference.double" not in text
 
 
-def test_same_seed_same_results(course, results, tmp_path):
+def test_same_seed_same_results(course, results, tmp_path, grading_zygote):
     path = tmp_path / "wrong.ipynb"
     nbformat.write(SUBMISSIONS["wrong"], path)
-    again = grade([Submission("wrong", "toy", path)], course=course, seed=3)[0]
+    again = grade([Submission("wrong", "toy", path)], course=course, seed=3, zygote=grading_zygote)[0]
     strip = lambda r: [(t.test_id, t.outcome, t.message) for q in r.questions for t in q.tests]  # noqa: E731
     assert strip(again) == strip(results["wrong"])
 

@@ -49,7 +49,7 @@ def db(root: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, grading_zygote):
     """Three submissions graded by d2lgrade and recorded once; d2lgrade's JSON beside them."""
     wrong = read_case(WRONG)
     root = make_course(tmp_path_factory.mktemp("gradebook") / "course", {
@@ -58,7 +58,7 @@ def graded(tmp_path_factory):
         "stub": filled_stub(COURSE, ASSIGNMENT, fill=False),
     })
     course = Course(root)
-    results = grade(find_submissions([root / "submitted"], course=course), course=course)
+    results = grade(find_submissions([root / "submitted"], course=course), course=course, zygote=grading_zygote)
     write_json(results, root / "d2lgrade.json")
     assert record(results, root) == {}
     return root, {r.student: r for r in read_json(root / "d2lgrade.json")}

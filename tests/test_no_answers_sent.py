@@ -75,7 +75,7 @@ def leaks(messages: Iterable, secret_lines: dict[str, str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> tuple[list, set[str]]:
+def graded(tmp_path_factory, grading_zygote) -> tuple[list, set[str]]:
     """Every message grading wrote to a student's process while grading the reference and the stub,
     and the sources of the notebooks' cells."""
     folder = tmp_path_factory.mktemp("sent")
@@ -92,7 +92,7 @@ def graded(tmp_path_factory) -> tuple[list, set[str]]:
     patch = pytest.MonkeyPatch()
     patch.setattr(transport, "write_message", lambda fd, message: (messages.append(json.loads(json.dumps(message))), write(fd, message))[1])
     try:
-        results = grade(submissions, course=COURSE, call_timeout=20)
+        results = grade(submissions, course=COURSE, call_timeout=20, zygote=grading_zygote)
     finally:
         patch.undo()
     for result in results:

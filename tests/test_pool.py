@@ -123,7 +123,7 @@ def _slow(notebook):
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_and_grades_everyone_exactly_once(course, tmp_path):
+def test_a_killed_run_resumes_and_grades_everyone_exactly_once(course, tmp_path, grading_zygote):
     variants = [SUBMISSIONS["reference"], SUBMISSIONS["wrong"], SUBMISSIONS["raises"]]
     students = {f"student{i}": _slow(variants[i % len(variants)]) for i in range(6)}
     submissions = _write_class(tmp_path / "class", students)
@@ -155,7 +155,7 @@ def test_a_killed_run_resumes_and_grades_everyone_exactly_once(course, tmp_path)
 
     final = json.loads((out / "results.json").read_text())["submissions"]
     assert sorted(r["student"] for r in final) == sorted(students)
-    uninterrupted = grade(submissions, course=course)
+    uninterrupted = grade(submissions, course=course, zygote=grading_zygote)
     assert {r["student"]: r["score"] for r in final} == {r.student: r.score for r in uninterrupted}
 
 
@@ -209,14 +209,14 @@ def test_resume_grades_again_after_a_grader_changed(course, tmp_path, capsys):
     assert sorted(line[2] for line in _progress(err)) == ["ada", "ben"]
 
 
-def test_a_half_written_result_is_ignored(course, tmp_path, capsys):
+def test_a_half_written_result_is_ignored(course, tmp_path, capsys, grading_zygote):
     [submission] = _write_class(tmp_path / "class", {"ada": SUBMISSIONS["reference"]})
     out = tmp_path / "out"
     folder = out / "submissions" / "toy"
     folder.mkdir(parents=True)
     text = json.dumps({"format": "d2lgrade-submission/1", "graded_with": graded_with(submission.path, seed=0, questions=None, public_only=False,
                                                                                                graders=course.assignment("toy").fingerprint),
-                       "result": grade([submission], course=course)[0].to_dict()})
+                       "result": grade([submission], course=course, zygote=grading_zygote)[0].to_dict()})
     (folder / ".ada.x1y2z3.tmp").write_text(text[: len(text) // 2])  # killed while writing: never renamed
     assert _autograde(course, [submission.path], out, "--resume") == 0
     err = capsys.readouterr().err

@@ -283,10 +283,11 @@ def test_the_search_finds_a_planted_secret(release, tmp_path, plant, kind):
 
 
 # --------------------------------------------------------------------------- the stubs against the public checks
-def test_every_public_check_fails_on_the_stub_as_not_implemented(release):
+def test_every_public_check_fails_on_the_stub_as_not_implemented(release, grading_zygote):
     course = Course(release)
     assert course.released
-    results = grade([Submission(name, name, course.stub(name)) for name in NAMES], course=course, public_only=True)
+    results = grade([Submission(name, name, course.stub(name)) for name in NAMES], course=course, public_only=True,
+                    zygote=grading_zygote)
     for result in results:
         assert result.error is None, result.error
         for question in result.questions:

@@ -101,7 +101,7 @@ def _notebook(course: Course, assignment: str, dtype: str) -> nbformat.NotebookN
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], SubmissionResult]:
+def results(tmp_path_factory: pytest.TempPathFactory, grading_zygote) -> dict[tuple[str, str], SubmissionResult]:
     """Every (assignment, dtype) notebook, graded in one call."""
     course = Course(ROOT)
     folder = tmp_path_factory.mktemp("wrong-dtypes")
@@ -111,7 +111,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], S
             path = folder / f"{assignment}-{dtype}.ipynb"
             nbformat.write(_notebook(course, assignment, dtype), path)
             submissions.append(Submission(student=f"{assignment}-{dtype}", assignment=assignment, path=path))
-    graded = grade(submissions, course=course, seed=0)
+    graded = grade(submissions, course=course, seed=0, zygote=grading_zygote)
     return {(result.assignment, result.student.rsplit("-", 1)[1]): result for result in graded}
 
 
