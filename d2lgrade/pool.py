@@ -175,7 +175,8 @@ class Pool:
         return zygote.shares.pop() if zygote is not None and zygote.shares else None
 
 
-def _preloads(course: Course, submissions: Sequence[Submission], questions: set[str] | None, all_cells: bool) -> tuple[str, ...]:
+def _preloads(course: Course, submissions: Sequence[Submission], questions: set[str] | None,
+              all_cells: bool) -> tuple[str, ...]:
     """The ``LAZY_MODULES`` that the zygote should load as it starts: those grading will ask it for
     (``grade`` asks again, in case this pool's zygote started for another call)."""
     names = {s.assignment for s in submissions} - {None}

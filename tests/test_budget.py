@@ -75,7 +75,8 @@ def graded(grading_zygote, tmp_path_factory) -> tuple[dict[str, SubmissionResult
         submissions.append(Submission(student, ASSIGNMENT, folder / f"{student}.ipynb"))
     started: dict[str, float] = {}
     took: dict[str, float] = {}
-    options = {"course": COURSE, "seed": 0, "call_timeout": CALL_TIMEOUT, "zygote": grading_zygote, "budgets": {ASSIGNMENT: Budget(BUDGET, 0.5)}}
+    options = {"course": COURSE, "seed": 0, "call_timeout": CALL_TIMEOUT, "zygote": grading_zygote,
+               "budgets": {ASSIGNMENT: Budget(BUDGET, 0.5)}}
     results = grade(submissions, on_start=lambda s: started.setdefault(s.student, time.monotonic()),
                     on_result=lambda r: took.setdefault(r.student, time.monotonic() - started[r.student]), **options)
     (alone,) = grade([submissions[0]], **options)

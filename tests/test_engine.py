@@ -171,7 +171,8 @@ def test_with_all_cells_every_cell_runs_and_a_failing_one_is_recorded(course, tm
     assert broken.skipped_cells == () and broken.score == 3
 
 
-def test_a_failure_a_skipped_cell_could_explain_is_graded_again_with_every_cell(course, tmp_path, monkeypatch, grading_zygote):
+def test_a_failure_a_skipped_cell_could_explain_is_graded_again_with_every_cell(course, tmp_path, monkeypatch,
+                                                                                grading_zygote):
     """Were the slice ever wrong (here: made to skip the cell that sets FACTOR), the score would not change."""
     from d2lgrade import slicing
 
@@ -184,7 +185,8 @@ def test_a_failure_a_skipped_cell_could_explain_is_graded_again_with_every_cell(
         return dataclasses.replace(right, run=tuple(i for i in right.run if i != 5), skipped=tuple(sorted(right.skipped + (5,))))
 
     monkeypatch.setattr(slicing, "needed_cells", missing_factor)
-    (again,) = grade([Submission("reads_a_later_global", "toy", path)], course=course, seed=3, call_timeout=5.0, zygote=grading_zygote)
+    (again,) = grade([Submission("reads_a_later_global", "toy", path)], course=course, seed=3, call_timeout=5.0,
+                     zygote=grading_zygote)
     assert again.all_cells_again and again.skipped_cells == ()
     assert again.score == 3
 
