@@ -35,13 +35,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from d2lgrade.lazy import LAZY_MODULES
 from d2lgrade.notebook import dotted, reachable
 
 if TYPE_CHECKING:
     from d2lgrade.course import Assignment
     from d2lgrade.student import Reference
 
-__all__ = ["MAX_WORK", "copied_from_d2l", "needs_d2l", "lent_functions", "serve", "test_rank"]
+__all__ = ["MAX_WORK", "copied_from_d2l", "lent_functions", "modules_to_load", "serve", "test_rank"]
 
 #: Tensor elements times epochs that one lent call may ask of the grading process: the graders'
 #: own calls need at most 1000 examples x 3 features x 3 epochs, a hundred times less.
@@ -93,12 +94,16 @@ def lent_functions(assignment: Assignment, question: str) -> dict[str, str]:
     return {name: lender(name) for name in sorted(names - {question})}
 
 
-def needs_d2l(assignment: Assignment, questions: Iterable[str] | None = None, all_cells: bool = False) -> bool:
-    """Whether grading these questions (None: every autograded one) uses d2l in the student's process,
-    whose ``d2l.torch`` then loads (``d2lgrade.lazy``): every cell runs (the demonstrations plot with
-    it), or a test lends one of d2l's own functions."""
-    names = [q.name for q in assignment.autograded] if questions is None else questions
-    return all_cells or any(who == "d2l" for name in names for who in lent_functions(assignment, name).values())
+def modules_to_load(assignments: Iterable[Assignment], questions: Iterable[str] | None = None,
+                    all_cells: bool = False) -> tuple[str, ...]:
+    """The ``LAZY_MODULES`` that grading these questions (None: every autograded one) of these
+    assignments uses in the students' processes, for their zygote to load once: ``d2l.torch`` when
+    every cell runs (the demonstrations plot with it) or a test lends one of d2l's own functions."""
+    def uses_d2l(assignment: Assignment) -> bool:
+        names = [q.name for q in assignment.autograded] if questions is None else questions
+        return all_cells or any(who == "d2l" for name in names for who in lent_functions(assignment, name).values())
+
+    return LAZY_MODULES if any(map(uses_d2l, assignments)) else ()
 
 
 def test_rank(assignment: Assignment) -> dict[str, int]:

@@ -127,15 +127,14 @@ def _stubs(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from d2lgrade.book import needs_d2l
-    from d2lgrade.lazy import LAZY_MODULES
+    from d2lgrade.book import modules_to_load
     from d2lgrade.submissions import guess_assignment
     from d2lgrade.zygote import start_zygote
 
     course = find_course(args.course or args.notebook.resolve().parent)
     name = args.assignment or guess_assignment(args.notebook, course)
-    uses_d2l = name in course.assignment_names() and needs_d2l(course.assignment(name), args.question, args.all_cells)
-    zygote = start_zygote(load=LAZY_MODULES if uses_d2l else ())  # first: it imports torch while this process does
+    assignments = [course.assignment(name)] if name in course.assignment_names() else []
+    zygote = start_zygote(load=modules_to_load(assignments, args.question, args.all_cells))  # first: it imports torch while this process does
     try:
         from d2lgrade.selfcheck import check_notebook, wants_colour
 

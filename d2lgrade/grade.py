@@ -12,7 +12,7 @@ from pathlib import Path
 
 from d2lgrade import notebook as nb
 from d2lgrade import slicing
-from d2lgrade.book import needs_d2l
+from d2lgrade.book import modules_to_load
 from d2lgrade.budget import Budget
 from d2lgrade.course import Assignment, Course
 from d2lgrade.environment import grading_environment
@@ -133,8 +133,7 @@ def grade(
     # a child per submission. Without it (it failed to start, or died) children start the slow way.
     own_zygote = zygote is None and bool(groups)
     if own_zygote:
-        uses_d2l = any(needs_d2l(course.assignment(name), questions, all_cells) for name in groups)
-        zygote = start_zygote(load=LAZY_MODULES if uses_d2l else ())
+        zygote = start_zygote(load=modules_to_load(map(course.assignment, groups), questions, all_cells))
 
     def start(index: int, graded: Collection[str] | None) -> OpenSubmission:
         submission = submissions[index]
@@ -161,9 +160,9 @@ def grade(
                 targets.append(Target(str(index), functools.partial(start, index, graded)))
             if not targets:
                 continue
-            if zygote is not None and needs_d2l(assignment, questions, all_cells):
+            if zygote is not None and (load := modules_to_load([assignment], questions, all_cells)):
                 with contextlib.suppress(ZygoteError):  # it said why; children then start the slow way
-                    zygote.load(LAZY_MODULES)  # once, for every child, rather than by each child
+                    zygote.load(load)  # once, for every child, rather than by each child
             reference = load_reference(assignment)
 
             def finished(key: str, found: list[TestResult], opened: OpenSubmission | None) -> None:

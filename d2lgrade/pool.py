@@ -31,10 +31,9 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
-from d2lgrade.book import needs_d2l
+from d2lgrade.book import modules_to_load
 from d2lgrade.budget import Budget
 from d2lgrade.course import Course, CourseError, GraderError
-from d2lgrade.lazy import LAZY_MODULES
 from d2lgrade.limits import CALL_TIMEOUT
 from d2lgrade.results import SubmissionResult
 from d2lgrade.submissions import Submission, submission_to_json
@@ -181,10 +180,9 @@ def _preloads(course: Course, submissions: Sequence[Submission], questions: set[
     (``grade`` asks again, in case this pool's zygote started for another call)."""
     names = {s.assignment for s in submissions} - {None}
     try:
-        uses_d2l = any(needs_d2l(course.assignment(name), questions, all_cells) for name in names)
+        return modules_to_load([course.assignment(name) for name in names], questions, all_cells)
     except CourseError:
         return ()  # grading says what is wrong
-    return LAZY_MODULES if uses_d2l else ()
 
 
 class _Queue:
