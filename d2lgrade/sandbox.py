@@ -538,12 +538,28 @@ def _own_tmpfs_bytes(pids: list[int]) -> int:
             if device in counted:
                 continue
             counted.add(device)
-            try:
-                usage = os.statvfs(f"/proc/{pid}/root{mount_point}")
-            except OSError:
-                continue
-            total += (usage.f_blocks - usage.f_bfree) * usage.f_frsize
+            total += _tmpfs_used(f"/proc/{pid}/root{mount_point}", device)
     return total
+
+
+def _tmpfs_used(path: str, device: str) -> int:
+    """Bytes used in the filesystem at ``path`` if it is still the tmpfs ``device`` (MAJOR:MINOR);
+    else 0: a process setting up its sandbox may have moved its mounts since they were read, and
+    the path then leads to another filesystem (the host's disk, whose usage is no student's)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return 0
+    try:
+        major, minor = map(int, device.split(":"))
+        if os.fstat(fd).st_dev != os.makedev(major, minor):
+            return 0
+        usage = os.fstatvfs(fd)
+    except (OSError, ValueError):
+        return 0
+    finally:
+        os.close(fd)
+    return (usage.f_blocks - usage.f_bfree) * usage.f_frsize
 
 
 def _mount_namespace(pid: int | str) -> str | None:

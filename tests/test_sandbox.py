@@ -312,6 +312,19 @@ def test_memory_held_in_the_childs_own_tmpfs_counts(spawn):
     assert 32 * 1024**2 <= held < 33 * 1024**2, held
 
 
+def test_a_tmpfs_whose_path_now_leads_elsewhere_counts_nothing(monkeypatch):
+    """A child setting up its sandbox moves its mounts: a tmpfs read from its mountinfo may by then
+    lead to the host's disk, whose usage must not count as the child's memory."""
+    disk = os.stat("/").st_dev
+    elsewhere = f"{os.major(disk)}:{os.minor(disk) + 1}"  # a tmpfs device that is not the disk's
+    monkeypatch.setattr(sandbox, "_mount_namespace", lambda pid: "self" if pid == "self" else "the child's")
+    monkeypatch.setattr(sandbox, "_tmpfs_mounts", lambda pid: [] if pid == "self" else [(elsewhere, "/")])
+    assert sandbox._own_tmpfs_bytes([os.getpid()]) == 0
+    still = f"{os.major(disk)}:{os.minor(disk)}"
+    monkeypatch.setattr(sandbox, "_tmpfs_mounts", lambda pid: [] if pid == "self" else [(still, "/")])
+    assert sandbox._own_tmpfs_bytes([os.getpid()]) > 0  # the same path, still that device: counted
+
+
 def test_a_memory_bomb_of_memfds_is_stopped(spawn):
     child = spawn(memory=1024**3)
     started = time.monotonic()
