@@ -2,35 +2,26 @@
 
 ``folder/<assignment>.html`` holds a histogram of the total scores, one
 histogram per autograded question, a table of the questions, and the most
-common failure messages with how many students hit each. The plots are
-matplotlib figures drawn with the Agg backend and embedded as base64 PNG,
-so the page needs nothing but itself. Students are counted, never named
+common failure messages with how many students hit each. The plots are SVG
+images embedded as base64 (``d2lgrade.export.histogram``), so the page
+needs nothing but itself. Students are counted, never named
 (the report may be shown to the class), and hidden tests appear by name
 only, as in the feedback.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import io
 import os
 import statistics
 from collections.abc import Iterable, Sequence
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from d2lgrade.export.histogram import BAR_COLOUR, PLOT_BACKGROUND, histogram_img  # noqa: F401 (the tests' colours)
 from d2lgrade.export.shared import STUDENT_FAILURES, autograded_names, by_assignment, file_name, html_page
 from d2lgrade.results import SubmissionResult
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-#: Colours of the plots: one background shared by figure and axes, one for the bars.
-PLOT_BACKGROUND = "#f4f6fa"
-BAR_COLOUR = "#3b6ea5"
-MEAN_COLOUR = "#c0392b"
 #: How many failure messages the report lists.
 TOP_FAILURES = 15
 
@@ -79,8 +70,9 @@ def report_html(assignment: str, results: Sequence[SubmissionResult]) -> str:
     body = [f"<h1>{escape(title)}</h1>", _summary_html(results)]
     if possible > 0:
         totals = [r.score for r in results]
-        figure = _histogram(totals, possible, "total autograded points", bins=_total_bins(possible), legend=True)
-        body += ["<h2>Total scores</h2>", _figure(figure, "distribution of total scores")]
+        plot = histogram_img(totals, possible, "total autograded points", bins=_total_bins(possible), legend=True,
+                             alt="distribution of total scores")
+        body += ["<h2>Total scores</h2>", plot]
     if names:
         body.append("<h2>Scores per question</h2><p class=meta>The dashed line is the class mean.</p>")
         body.append('<div class="grid">' + "".join(_question_figure(results, name) for name in names) + "</div>")
@@ -192,8 +184,8 @@ def _question_figure(results: Sequence[SubmissionResult], name: str) -> str:
     points = questions[0].points
     if points <= 0:
         return f"<p>{escape(name)}: worth no points</p>"
-    figure = _histogram([q.score for q in questions], points, "points", bins=10, title=f"{name} ({points:g} pt)", size=(3.2, 2.2))
-    return _figure(figure, f"scores on {name}")
+    return histogram_img([q.score for q in questions], points, "points", bins=10, title=f"{name} ({points:g} pt)",
+                         size=(320, 220), alt=f"scores on {name}")
 
 
 def _total_bins(possible: float) -> int:
@@ -201,38 +193,4 @@ def _total_bins(possible: float) -> int:
     return int(possible) if possible == int(possible) and possible <= 40 else 20
 
 
-def _histogram(values: list[float], high: float, xlabel: str, *, bins: int, title: str = "", size=(6.4, 3.0), legend: bool = False) -> Figure:
-    import numpy as np  # here: matplotlib costs half a second of every command's start-up otherwise
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    figure = Figure(figsize=size, dpi=100, facecolor=PLOT_BACKGROUND, layout="constrained")
-    axes = figure.add_subplot(facecolor=PLOT_BACKGROUND)
-    axes.hist(values, bins=np.linspace(0, high, bins + 1), color=BAR_COLOUR, edgecolor=PLOT_BACKGROUND)
-    axes.axvline(statistics.fmean(values), color=MEAN_COLOUR, linestyle="--", linewidth=1.2, label="mean")
-    axes.set_xlim(0, high)
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel("students")
-    if legend:
-        axes.legend(loc="upper left", fontsize="small", frameon=False)
-    if title:
-        axes.set_title(_plain(title), fontsize="medium")
-    return figure
-
-
-def _figure(figure: Figure, alt: str) -> str:
-    """An ``<img>`` holding the figure as a base64 PNG, at its natural size."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    buffer = io.BytesIO()
-    FigureCanvasAgg(figure).print_png(buffer, metadata={"Software": None})
-    width, height = (round(v) for v in figure.get_size_inches() * figure.dpi)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<figure><img src="data:image/png;base64,{data}" width="{width}" height="{height}" alt="{escape(alt)}"></figure>'
-
-
-def _plain(text: str) -> str:
-    """Text matplotlib draws as it is: a ``$`` would start mathtext."""
-    return text.replace("$", r"\$")
 
