@@ -356,6 +356,7 @@ def _pytest_args(files: Sequence[Path], graders: Path) -> list[str]:
         "-p", "no:cacheprovider",
         "-p", "no:unraisableexception",  # its garbage collections cost ~0.5 s per session with torch loaded
         "-p", "no:logging",  # ~1.5 ms a test, and graders do not log
+        "-p", "no:xdist",  # where it is installed: the project's own tests run in parallel, the graders never
         "--assert=plain",
         "--capture=sys",
         "--import-mode=importlib",
