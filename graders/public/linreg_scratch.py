@@ -219,9 +219,10 @@ def test_sgd_zeroes_the_gradients(student):
 @question("train")
 def test_train_converges(student):
     """train recovers w and b to within 0.01 and returns the mean loss over the data after each epoch"""
-    features, labels = _synthetic(1000)
+    # 90 steps at lr=0.1 get as far as the book's 300 at lr=0.03 on 1000 examples, in a third of the time.
+    features, labels = _synthetic(300)
     w, b = (0.01 * torch.randn(2, 1)).requires_grad_(), torch.zeros(1).requires_grad_()
-    outcome = student.call("train", features, labels, w, b, lr=0.03, num_epochs=3, batch_size=10)
+    outcome = student.call("train", features, labels, w, b, lr=0.1, num_epochs=3, batch_size=10)
     losses = expect_floats("the losses `train` returns", outcome.value, length=3, hint="Return one mean loss per epoch.")
     w_after = expect_tensor("w after `train`", outcome.args[2], shape=(2, 1), device="cpu")
     b_after = expect_tensor("b after `train`", outcome.args[3], shape=(1,), device="cpu")
