@@ -285,8 +285,9 @@ CONVERGING = {"num_examples": 300, "lr": 0.1, "num_epochs": 3, "batch_size": 10}
 CONVERGING_IN_WORDS = "lr=0.1, 3 epochs and batches of 10"
 
 
-def _train_outcome(student, reference, device="cpu", num_examples=1000, **kwargs):
+def _train_outcome(student, reference, device="cpu", num_examples=1000, flat_labels=False, **kwargs):
     features, labels = reference.synthetic_data(TRUE_W.to(device), TRUE_B, num_examples)
+    labels = labels.reshape(-1) if flat_labels else labels
     w, b = reference.init_params(2, device=device)
     outcome = student.call("train", features, labels, w, b, **kwargs)
     return features, labels, outcome
@@ -329,10 +330,7 @@ def test_train_respects_its_settings(student, reference):
 @question("train")
 def test_train_flat_labels(student, reference):
     """train works with labels of shape (n,)"""
-    settings = dict(CONVERGING)
-    features, labels = reference.synthetic_data(TRUE_W, TRUE_B, settings.pop("num_examples"))
-    w, b = reference.init_params(2)
-    outcome = student.call("train", features, labels.reshape(-1), w, b, **settings)
+    _, _, outcome = _train_outcome(student, reference, flat_labels=True, **CONVERGING)
     expect_floats("the losses `train` returns", outcome.value, length=3)
     error = _fit_error(outcome)
     expect(error < 0.01, f"With labels of shape (n,), {CONVERGING_IN_WORDS}, training should still get within 0.01"
