@@ -41,12 +41,10 @@ def load_reference(assignment: Assignment) -> Reference:
     return Reference(namespace)
 
 
-def _open(submission: Submission, seed: int, zygote: Zygote | None = None, graded: Collection[str] | None = None,
+def _open(cells: Sequence[nb.CodeCell], seed: int, zygote: Zygote | None = None, graded: Collection[str] | None = None,
           budget: Budget | None = None) -> OpenSubmission:
-    """Run the submission's notebook: only the cells that the checks of ``graded`` need, or every cell when None;
+    """Run a submission's code ``cells``: only those that the checks of ``graded`` need, or every cell when None;
     its cells and the checks' calls within ``budget``, when there is one."""
-    notebook = nb.load_notebook(submission.path)
-    cells = nb.code_cells(notebook)
     needed = slicing.needed_cells(cells, graded) if graded is not None else None
     run_cells = cells if needed is None else [cell for cell in cells if cell.index in needed.run]
     if zygote is not None and slicing.uses_modules(run_cells, LAZY_MODULES):  # the demonstrations use d2l
@@ -140,9 +138,10 @@ def grade(
         if on_start is not None and index not in again:
             on_start(submission)
         budget = (budgets or {}).get(submission.assignment)  # afresh for each run, the second with every cell too
-        return _open(submission, submission_seed(submission, seed), zygote, graded, budget)
+        return _open(cells_of[index], submission_seed(submission, seed), zygote, graded, budget)
 
     again: set[int] = set()  # graded again with every cell
+    cells_of: dict[int, list[nb.CodeCell]] = {}  # each notebook's code cells, read once
 
     try:
         for name, indexes in groups.items():
@@ -152,7 +151,7 @@ def grade(
             for index in indexes:
                 submission = submissions[index]
                 try:
-                    nb.load_notebook(submission.path)
+                    cells_of[index] = nb.code_cells(nb.load_notebook(submission.path))
                 except nb.NotebookError as exc:
                     done(index, SubmissionResult.from_error(student=submission.student, assignment=name, path=str(submission.path),
                                                             seed=submission_seed(submission, seed), error=str(exc), questions=assignment.questions))

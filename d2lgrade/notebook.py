@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ __all__ = [
     "is_check_cell",
     "is_test_cell",
     "load_notebook",
+    "parse_cell",
     "python_source",
     "reachable",
     "read_submission",
@@ -300,9 +302,30 @@ def strip_solution_markers(source: str) -> str:
 
 def python_source(cell_source: str) -> str:
     """A cell's source as plain Python, with IPython's magics turned into calls."""
+    return _transformer().transform_cell(cell_source)
+
+
+@functools.cache
+def _transformer():
     from IPython.core.inputtransformer2 import TransformerManager
 
-    return TransformerManager().transform_cell(cell_source)
+    return TransformerManager()
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_cell(source: str) -> ast.Module | None:
+    """The cell as Python, IPython's syntax turned into calls; None if it is neither.
+
+    Cached: a class's notebooks share most of their cells, and the slicing, the
+    zygote's choice of modules and the rules all read each cell. Never change a tree it returns."""
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        pass
+    try:  # IPython's transformer only changes what is not Python already
+        return ast.parse(python_source(source))
+    except Exception:  # whatever IPython's transformer or the parser raises
+        return None
 
 
 def top_level_definitions(cells: list[CodeCell]) -> dict[str, ast.AST]:
@@ -311,9 +334,8 @@ def top_level_definitions(cells: list[CodeCell]) -> dict[str, ast.AST]:
     ``from torch.linalg import lstsq as ls`` or ``solve = torch.linalg.solve``."""
     found: dict[str, ast.AST] = {}
     for cell in cells:
-        try:
-            tree = ast.parse(python_source(cell.source))
-        except SyntaxError:
+        tree = parse_cell(cell.source)
+        if tree is None:
             continue
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

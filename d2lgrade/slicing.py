@@ -57,7 +57,7 @@ import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from d2lgrade.notebook import CodeCell, python_source
+from d2lgrade.notebook import CodeCell, parse_cell
 
 __all__ = ["Slice", "needed_cells", "uses_modules"]
 
@@ -265,15 +265,11 @@ def _read_cells(cells: Sequence[CodeCell]) -> list[_Facts]:
 
 
 def _parse(source: str) -> ast.Module | None:
-    """The cell as Python, IPython's syntax turned into calls; None if it is neither."""
-    try:
-        return ast.parse(_automagic(source) or source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        pass
-    try:
-        return ast.parse(python_source(source))
-    except Exception:  # whatever IPython's transformer or the parser raises: run the cell
-        return None
+    """The cell as Python, IPython's syntax turned into calls (a one-line magic without its %
+    too); None if it is neither."""
+    if magic := _automagic(source):
+        return ast.parse(magic)
+    return parse_cell(source)
 
 
 def _automagic(source: str) -> str:
