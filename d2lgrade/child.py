@@ -294,12 +294,17 @@ class Session:
 def make_shell():
     """An IPython shell that runs notebook cells, magics included, without a kernel."""
     from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
 
     class NotebookShell(InteractiveShell):
         def enable_gui(self, gui=None):
             """Figures are never shown, so ``%matplotlib inline`` needs no event loop."""
 
-    shell = NotebookShell.instance()
+    # Cells run with store_history=False, so the history database and its saving thread would only
+    # cost time: a third of the shell's start-up in every child.
+    config = Config()
+    config.HistoryManager.enabled = False
+    shell = NotebookShell.instance(config=config)
     shell.colors = "nocolor"
     # Only printed text is kept, so nothing else is rendered: a figure drawn as PNG or SVG at the end
     # of every plotting cell cost 150 ms, and a student's _repr_png_ or _repr_html_ is never called.
