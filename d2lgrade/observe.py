@@ -6,7 +6,8 @@ While a graded call runs under ``watching(True)``, an ``Observer`` records
   sees ``Tensor.backward``, ``torch.autograd.backward`` and
   ``torch.autograd.grad``), and the Python functions it reached in the
   numerical libraries that solve or fit (numpy.linalg, scipy.optimize,
-  sklearn...), through a profile hook;
+  sklearn...), through a trace hook's call events (a profile hook would also
+  wake for every C function called and every return: twice the cost);
 - every backward pass, and how many of them were *learning steps*: passes
   whose differentiated tensors (the graph's leaves, or the ``inputs`` asked
   for) had other values at the next pass or at the end of the call, in place
@@ -15,7 +16,7 @@ While a graded call runs under ``watching(True)``, an ``Observer`` records
 - for each torch function, the most elements of any tensor it was given
   (``widest``): whether the call worked on whole tensors at once;
 - how many times the most repeated line of the student's own code ran
-  (``line_runs``, through a trace hook on the notebook's frames only): a loop
+  (``line_runs``, through the same trace hook, on the notebook's frames only): a loop
   that really goes over n elements runs its body n times, a loop that never
   runs or runs over nothing does not.
 
@@ -153,9 +154,11 @@ class Observer:
         """how many times the most repeated line of the student's own code ran"""
         self._line_counts: dict[tuple, int] = {}
         self._is_student_file = is_student_file
-        self._student_code: dict[Any, bool] = {}
+        self._code_kinds: dict[Any, tuple[Any, str, bool]] = {}
+        """for each code object run: its module's name, the name to record when it is called ('' for
+        none), and whether its lines are the student's"""
         self._tracer = self._trace  # one bound method, so that ``sys.gettrace() is self._tracer`` holds
-        self._saved_trace: Any = None
+        self._saved_traces: tuple = ()
         self.backward_passes = 0
         self.learning_steps = 0
         self.intact = True
@@ -166,8 +169,6 @@ class Observer:
         self._signatures: dict[Any, inspect.Signature] = {}
         self._backward_functions = (torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad)
         self._mode = _TorchWatch(self)
-        self._hook = self._profile  # one bound method, so that ``sys.getprofile() is self._hook`` holds
-        self._saved_profiles: tuple = ()
 
     def guarded(self, work, *args: Any) -> Any:
         """``work(*args)``, or None when it fails: the observer's failure is not the student's."""
@@ -200,20 +201,22 @@ class Observer:
         self.names.add(name)
         return True
 
-    def _profile(self, frame, event, arg):
-        if event == "call":
-            module = frame.f_globals.get("__name__")
-            if isinstance(module, str) and module.startswith(WATCHED_MODULES):
-                self._add_name(f"{module}.{frame.f_code.co_qualname}")
-
-    # ------------------------------------------------------------ the student's own lines
+    # ------------------------------------------------------------ Python frames
     def _trace(self, frame, event, arg):
-        """The trace hook for a new frame: count its lines when the code is the student's."""
-        code = frame.f_code
-        student = self._student_code.get(code)
-        if student is None:
-            student = self._student_code[code] = bool(self._is_student_file(code.co_filename))
-        return self._count_line if student else None
+        """The trace hook, called as each Python frame starts: record the watched libraries'
+        functions, and count the lines of the student's own code."""
+        code, module = frame.f_code, frame.f_globals.get("__name__")
+        kind = self._code_kinds.get(code)
+        if kind is None or kind[0] != module:  # the same code may run with other globals
+            kind = self._code_kinds[code] = self._kind_of(code, module)
+        if kind[1]:
+            self._add_name(kind[1])
+        return self._count_line if kind[2] else None
+
+    def _kind_of(self, code: Any, module: Any) -> tuple[Any, str, bool]:
+        watched = isinstance(module, str) and module.startswith(WATCHED_MODULES)
+        student = self._is_student_file is not None and bool(self._is_student_file(code.co_filename))
+        return (module, f"{module}.{code.co_qualname}" if watched else "", student)
 
     def _count_line(self, frame, event, arg):
         if event == "line":
@@ -259,22 +262,15 @@ class Observer:
     # ------------------------------------------------------------ hooks
     def start(self) -> None:
         self._mode.__enter__()
-        self._saved_profiles = (sys.getprofile(), threading.getprofile())
-        sys.setprofile(self._hook)
-        threading.setprofile(self._hook)
-        if self._is_student_file is not None:
-            self._saved_trace = sys.gettrace()
-            sys.settrace(self._tracer)
+        self._saved_traces = (sys.gettrace(), threading.gettrace())
+        sys.settrace(self._tracer)
+        threading.settrace(self._tracer)
 
     def stop(self) -> None:
-        if sys.getprofile() is not self._hook:
-            self.intact = False  # the call replaced the profile hook
-        if self._is_student_file is not None:
-            if sys.gettrace() is not self._tracer:
-                self.intact = False  # the call replaced the trace hook
-            sys.settrace(self._saved_trace)
-        sys.setprofile(self._saved_profiles[0])
-        threading.setprofile(self._saved_profiles[1])
+        if sys.gettrace() is not self._tracer:
+            self.intact = False  # the call replaced the trace hook
+        sys.settrace(self._saved_traces[0])
+        threading.settrace(self._saved_traces[1])
         self.guarded(self._stop_mode)
         self.guarded(self._close_last_pass)
 
