@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from d2lgrade.lazy import LAZY_MODULES
-from d2lgrade.notebook import dotted, reachable
+from d2lgrade.notebook import dotted, nodes_of, reachable
 
 if TYPE_CHECKING:
     from d2lgrade.course import Assignment
@@ -130,7 +130,7 @@ def copied_from_d2l(name: str, definitions: Mapping[str, ast.AST]) -> bool:
     (``d2lgrade.child``); this catches the wrappers that it cannot tell apart.
     """
     for node in reachable(name, definitions):  # (no need to import d2l here to ask what it publishes)
-        for part in ast.walk(node):
+        for part in nodes_of(node):
             if isinstance(part, ast.ImportFrom) and _is_d2l(part.module) and any(a.name == name for a in part.names):
                 return True
             if isinstance(part, ast.Attribute) and part.attr == name and _names_d2l(part.value, definitions):

@@ -26,6 +26,7 @@ __all__ = [
     "is_check_cell",
     "is_test_cell",
     "load_notebook",
+    "nodes_of",
     "parse_cell",
     "python_source",
     "reachable",
@@ -328,6 +329,13 @@ def parse_cell(source: str) -> ast.Module | None:
         return None
 
 
+@functools.lru_cache(maxsize=16384)
+def nodes_of(tree: ast.AST) -> tuple[ast.AST, ...]:
+    """Every node of ``tree``, as ``ast.walk`` yields them; cached, as the trees ``parse_cell`` returns
+    are read again for every rule and every submission that shares the cell."""
+    return tuple(ast.walk(tree))
+
+
 def top_level_definitions(cells: list[CodeCell]) -> dict[str, ast.AST]:
     """What each top-level name is bound to last across the cells: its ``def`` or
     ``class``, or the import or assignment that rebound it, so that rules also see
@@ -365,7 +373,7 @@ def reachable(name: str, definitions: Mapping[str, ast.AST]) -> list[ast.AST]:
             continue
         seen.add(current)
         order.append(definitions[current])
-        queue.extend(n.id for n in ast.walk(definitions[current]) if isinstance(n, ast.Name) and n.id in definitions)
+        queue.extend(n.id for n in nodes_of(definitions[current]) if isinstance(n, ast.Name) and n.id in definitions)
     return order
 
 

@@ -33,7 +33,7 @@ import pytest
 import torch
 
 from d2lgrade.checks import describe, expect, expect_close, fail
-from d2lgrade.notebook import dotted, reachable
+from d2lgrade.notebook import dotted, nodes_of, reachable
 from d2lgrade.wire import Code
 
 __all__ = [
@@ -90,7 +90,7 @@ def called_names(nodes: Iterable[ast.AST]) -> set[str]:
     so a variable called ``inv`` is not mistaken for a matrix inverse."""
     names: set[str] = set()
     for root in nodes:
-        for node in ast.walk(root):
+        for node in nodes_of(root):
             if isinstance(node, ast.Attribute):
                 names.add(node.attr)
                 if path := dotted(node):
@@ -132,7 +132,7 @@ def expect_calls(student, name: str, any_of: Iterable[str], hint: str) -> None:
 
 
 def _loops(nodes: Iterable[ast.AST]) -> bool:
-    return any(isinstance(n, (ast.For, ast.While, ast.comprehension)) for root in nodes for n in ast.walk(root))
+    return any(isinstance(n, (ast.For, ast.While, ast.comprehension)) for root in nodes for n in nodes_of(root))
 
 
 def expect_loop(student, name: str, hint: str) -> None:

@@ -57,7 +57,7 @@ import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from d2lgrade.notebook import CodeCell, parse_cell
+from d2lgrade.notebook import CodeCell, nodes_of, parse_cell
 
 __all__ = ["Slice", "needed_cells", "uses_modules"]
 
@@ -133,7 +133,7 @@ def uses_modules(cells: Sequence[CodeCell], modules: Collection[str]) -> bool:
     if any(tree is None for tree in trees):
         return True
     bound, read = set(), set()
-    for node in (node for tree in trees for node in ast.walk(tree)):
+    for node in (node for tree in trees for node in nodes_of(tree)):
         if isinstance(node, ast.Import):
             bound.update(alias.asname or alias.name.split(".")[0] for alias in node.names
                          if any(_within(module, alias.name) for module in modules))
@@ -311,7 +311,7 @@ def _read_cell(cell: CodeCell, tree: ast.Module | None, context: _Context) -> _F
 def _context(trees: list[ast.Module]) -> _Context:
     imported, other, sys_names = set(), set(), {"sys"}
     for tree in trees:
-        for node in ast.walk(tree):
+        for node in nodes_of(tree):
             kind = type(node)
             if kind is ast.Name:  # the commonest node first
                 if not isinstance(node.ctx, ast.Load):
