@@ -431,24 +431,35 @@ def _drop_capabilities() -> None:
 
 
 def processes_of(*, uid: int | None = None, session: int | None = None) -> list[int]:
-    """The pids of every living process (zombies aside) run by ``uid``, or else in ``session``."""
+    """The pids of every living process (zombies aside) run by ``uid``, or else in ``session``.
+
+    Called several times a submission: it reads the start of each file with os.read, which takes
+    half the time of pathlib's read_text (the fields it needs are in the first lines)."""
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             if uid is not None:  # the real uid: /proc/PID itself belongs to root once a process changed uid
-                status = Path(f"/proc/{name}/status").read_text()
-                alive = "\nState:\tZ" not in status
-                if alive and int(status.split("\nUid:", 1)[1].split()[0]) == uid:
+                status = _read_start(f"/proc/{name}/status")
+                alive = b"\nState:\tZ" not in status
+                if alive and int(status.split(b"\nUid:", 1)[1].split()[0]) == uid:
                     found.append(int(name))
             else:
-                state, *fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
-                if state != "Z" and int(fields[2]) == session:  # after state: ppid, pgrp, session
+                state, *fields = _read_start(f"/proc/{name}/stat").rsplit(b")", 1)[1].split()
+                if state != b"Z" and int(fields[2]) == session:  # after state: ppid, pgrp, session
                     found.append(int(name))
         except (OSError, ValueError, IndexError):
             continue
     return found
+
+
+def _read_start(path: str, size: int = 4096) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, size)
+    finally:
+        os.close(fd)
 
 
 def memory_used(pids: list[int]) -> int:
