@@ -71,12 +71,6 @@ def _function_name(func: Any) -> str:
     return f"{module}.{getattr(func, '__qualname__', None) or getattr(func, '__name__', repr(func))}"
 
 
-def _widest(args: tuple, kwargs: dict) -> int:
-    """The most elements of a tensor among ``args`` and ``kwargs`` (and the lists and tuples in them)."""
-    widths = [tensor.numel() for value in (*args, *kwargs.values()) for tensor in _tensors(value)]
-    return max(widths, default=0)
-
-
 def _tensors(value: Any) -> list[torch.Tensor]:
     if isinstance(value, torch.Tensor):
         return [value]
@@ -132,9 +126,20 @@ class _TorchWatch(TorchFunctionMode):
         self.observer = observer
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        # Called for every torch function the student's code runs, where each Python call also wakes
+        # the trace hook: the widest tensor and the backward functions are found inline.
         kwargs = kwargs or {}
-        self.observer.note(func, _widest(args, kwargs))
-        if not self.observer.is_backward(func):
+        width = 0
+        for value in (*args, *kwargs.values()) if kwargs else args:
+            if isinstance(value, torch.Tensor):
+                width = max(width, value.numel())
+            elif isinstance(value, (list, tuple)):  # one level deep, as _tensors reads them
+                for item in value:
+                    if isinstance(item, torch.Tensor):
+                        width = max(width, item.numel())
+        self.observer.note(func, width)
+        backward = self.observer._backward_functions
+        if func is not backward[0] and func is not backward[1] and func is not backward[2]:
             return func(*args, **kwargs)
         targets = self.observer.guarded(self.observer.targets, func, args, kwargs)
         result = func(*args, **kwargs)
@@ -227,9 +232,6 @@ class Observer:
         return self._count_line
 
     # ------------------------------------------------------------ backward passes
-    def is_backward(self, func: Any) -> bool:
-        return any(func is known for known in self._backward_functions)
-
     def targets(self, func: Any, args: tuple, kwargs: dict) -> list[torch.Tensor]:
         """What a backward call differentiates: its ``inputs``, else the leaves of its graph."""
         try:
