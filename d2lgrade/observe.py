@@ -189,6 +189,10 @@ class Observer:
             name = self._known.get(func)
         except TypeError:  # an unhashable callable
             name = None
+        if name in self.names:  # the common case, without another call for the trace hook to wake on
+            if width > self.widest.get(name, 0):
+                self.widest[name] = width
+            return
         if name is None:
             name = _function_name(func)
             with contextlib.suppress(TypeError):
