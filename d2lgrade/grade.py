@@ -112,10 +112,12 @@ def grade(
     submissions over several processes.
     """
     results: dict[int, SubmissionResult] = {}
+    cells_of: dict[int, list[nb.CodeCell]] = {}  # each notebook's code cells, read once, until it is graded
 
     def done(index: int, result: SubmissionResult) -> None:
         result = dataclasses.replace(result, environment=grading_environment())
         results[index] = result
+        cells_of.pop(index, None)
         if on_result is not None:
             on_result(result)
 
@@ -141,7 +143,6 @@ def grade(
         return _open(cells_of[index], submission_seed(submission, seed), zygote, graded, budget)
 
     again: set[int] = set()  # graded again with every cell
-    cells_of: dict[int, list[nb.CodeCell]] = {}  # each notebook's code cells, read once
 
     try:
         for name, indexes in groups.items():
