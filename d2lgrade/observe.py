@@ -216,7 +216,7 @@ class Observer:
         functions, and count the lines of the student's own code."""
         code, module = frame.f_code, frame.f_globals.get("__name__")
         kind = self._code_kinds.get(code)
-        if kind is None or kind[0] != module:  # the same code may run with other globals
+        if kind is None or kind[0] is not module:  # other globals, same code; `is`: none of their __ne__
             kind = self._code_kinds[code] = self._kind_of(code, module)
         if kind[1]:
             self._add_name(kind[1])
