@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import dataclasses
 import functools
+import inspect
 import io
 import os
 import random
@@ -98,6 +99,10 @@ class Target:
 
 
 class GradingPlugin:
+    lean = True
+    """run the tests that need only this plugin's fixtures the lean way
+    (``pytest_runtest_protocol_lean``); False: every test pytest's way"""
+
     def __init__(self, *, assignment: Assignment, targets: Sequence[Target], reference: Reference, questions: set[str] | None, on_done: Callable[[str, list[TestResult], OpenSubmission], None] | None = None, call_timeout: float = CALL_TIMEOUT) -> None:
         self.on_done = on_done
         self.call_timeout = call_timeout
@@ -110,6 +115,8 @@ class GradingPlugin:
         self.broken: dict[str, dict[str, str]] = {t.key: {} for t in self.targets}
         """``key -> {question: message}`` of the rules (``rules.RuleBroken``) each submission broke"""
         self.opened: dict[str, OpenSubmission] = {}
+        self._current: tuple[Target, OpenSubmission | Exception | None] | None = None
+        """the target whose tests run now, and its notebook (or why it could not be opened)"""
         self._lent = functools.cache(functools.partial(book.lent_functions, assignment))
         self.library_pycache = sys.pycache_prefix
         """where bytecode is read from outside the graders' collection"""
@@ -160,38 +167,13 @@ class GradingPlugin:
 
     # ------------------------------------------------------------ fixtures
     @pytest.fixture(scope="session")
-    def _submission(self, request: pytest.FixtureRequest) -> Iterator[OpenSubmission]:
-        target: Target = request.param
-        opened = target.open()
-        self.opened[target.key] = opened
-        try:
-            yield opened
-        finally:
-            opened.close()
-            forfeit(self.results[target.key], self.broken[target.key])
-            if self.on_done is not None:
-                self.on_done(target.key, self.results[target.key], opened)
+    def _submission(self, request: pytest.FixtureRequest) -> OpenSubmission:
+        return self._open(request.param)  # closed by pytest_runtest_protocol after its last test
 
     @pytest.fixture
     def student(self, _submission: OpenSubmission, request: pytest.FixtureRequest) -> Student:
         """The submission being graded, behind the wire format."""
-        question = request.node.get_closest_marker("question").args[0]
-        if _submission.run.over_budget:  # its process was stopped: every check left ends at once, with the reason
-            if "device" in request.fixturenames:
-                request.getfixturevalue("device")  # but one for a device this machine lacks is skipped, as always
-            raise OverBudget(question, _submission.run.budget)
-        return _ProxyWithHint(
-            _submission.run,
-            functions=_submission.functions,
-            lent=self._lent(question),
-            reference=self._reference,
-            copies_d2l=_submission.copies_d2l,
-            seed=_submission.seed,
-            test=_test_key(request.node),
-            timeout=self.call_timeout,
-            hint=_submission.missing_hint(),
-            kernel=_submission.in_kernel,
-        )
+        return self._student(_submission, request.node)
 
     @pytest.fixture(scope="session")
     def reference(self) -> Reference:
@@ -201,38 +183,138 @@ class GradingPlugin:
     @pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
     def device(self, request: pytest.FixtureRequest) -> torch.device:
         """The device under test: cpu, and cuda when this machine has one."""
-        if request.param == "cuda" and not torch.cuda.is_available():
-            pytest.skip("no CUDA device on this machine")
-        return torch.device(request.param)
+        return _device(request.param)
 
     @pytest.fixture(autouse=True)
     def _seeded(self, _submission: OpenSubmission, request: pytest.FixtureRequest) -> None:
         """The grader's own random inputs depend on the seed and the test only."""
-        seed = derive_seed(_submission.seed, _test_key(request.node))
-        random.seed(seed)
-        np.random.seed(seed % 2**32)
-        torch.default_generator.manual_seed(seed)  # torch.manual_seed formats a stack trace for CUDA each time
-        if torch.cuda.is_available():
-            torch.cuda.manual_seed_all(seed)
+        _seed_everything(derive_seed(_submission.seed, _test_key(request.node)))
+
+    def _student(self, opened: OpenSubmission, item: pytest.Item) -> Student:
+        question = item.get_closest_marker("question").args[0]
+        if opened.run.over_budget:  # its process was stopped: every check left ends at once, with the reason
+            if "device" in item.fixturenames:
+                _device(item.callspec.params["device"])  # but a device this machine lacks skips, as always
+            raise OverBudget(question, opened.run.budget)
+        return _ProxyWithHint(
+            opened.run,
+            functions=opened.functions,
+            lent=self._lent(question),
+            reference=self._reference,
+            copies_d2l=opened.copies_d2l,
+            seed=opened.seed,
+            test=_test_key(item),
+            timeout=self.call_timeout,
+            hint=opened.missing_hint(),
+            kernel=opened.in_kernel,
+        )
+
+    # ------------------------------------------------------------ one submission after another
+    def _open(self, target: Target) -> OpenSubmission:
+        """The target's notebook, run when its first test asks for it; if it cannot be opened, each of its
+        tests fails with the reason."""
+        if self._current is None or self._current[0] is not target:
+            self._current = (target, None)
+            try:
+                self._current = (target, target.open())
+            except Exception as exc:
+                self._current = (target, exc)
+                raise
+            self.opened[target.key] = self._current[1]
+        opened = self._current[1]
+        if isinstance(opened, Exception):
+            raise opened
+        return opened
+
+    def _close(self) -> None:
+        """The open target's last test is done: stop its process and hand its results on."""
+        current, self._current = self._current, None
+        if current is None or not isinstance(current[1], OpenSubmission):
+            return  # never opened, or its opening failed: grade() reports it without on_done
+        target, opened = current
+        try:
+            opened.close()
+        finally:
+            forfeit(self.results[target.key], self.broken[target.key])
+            if self.on_done is not None:
+                self.on_done(target.key, self.results[target.key], opened)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+        try:
+            return (yield)
+        finally:
+            target = item.callspec.params["_submission"]
+            if nextitem is None or nextitem.callspec.params["_submission"] is not target:
+                self._close()
+
+    def pytest_sessionfinish(self) -> None:
+        self._close()  # what an interrupted session left open
+
+    # ------------------------------------------------------------ running a test
+    @pytest.hookimpl(tryfirst=True, specname="pytest_runtest_protocol")
+    def pytest_runtest_protocol_lean(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+        """Run a test that needs only this plugin's fixtures without pytest's per-test machinery (fixture
+        requests, three reports and their hooks: ~1.5 ms a test, 86 tests a submission); leave any other
+        test to pytest.
+
+        A passed test is recorded here; a failed or skipped one goes through pytest_runtest_makereport,
+        as pytest's own run would report it."""
+        if not self.lean or not _lean(item, self._fixture_functions):
+            return None
+        setup = pytest.CallInfo.from_call(functools.partial(self._arguments, item), "setup", reraise=_RERAISE)
+        if setup.excinfo is not None:
+            item.ihook.pytest_runtest_makereport(item=item, call=setup)
+            return True
+        test = functools.partial(item.obj, **setup.result)
+        call = pytest.CallInfo.from_call(test, "call", reraise=_RERAISE)
+        if call.excinfo is not None:
+            item.ihook.pytest_runtest_makereport(item=item, call=call)
+        else:
+            self._add(item, seconds=call.duration)
+        return True
+
+    def _arguments(self, item: pytest.Item) -> dict[str, Any]:
+        """What the fixtures would give the test, in pytest's order: the submission, the seeds, then its
+        arguments."""
+        opened = self._open(item.callspec.params["_submission"])
+        _seed_everything(derive_seed(opened.seed, _test_key(item)))
+        arguments = {}
+        for name in item._fixtureinfo.argnames:
+            if name == "student":
+                arguments[name] = self._student(opened, item)
+            elif name == "reference":
+                arguments[name] = self._reference
+            elif name == "device":
+                arguments[name] = _device(item.callspec.params["device"])
+            else:
+                arguments[name] = item.callspec.params[name]
+        return arguments
+
+    @functools.cached_property
+    def _fixture_functions(self) -> dict[str, Callable]:
+        return {name: getattr(type(self), name)._get_wrapped_function() for name in _OWN_FIXTURES}
 
     # ------------------------------------------------------------ outcomes
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
-        # Recorded at the end of "call" (or of a setup that failed or skipped), not at
-        # teardown: the submission's own teardown runs inside its last test's teardown.
+        # Recorded at the end of "call" (or of a setup that failed or skipped), not at teardown.
         report = yield
         if call.when == "call" or (call.when == "setup" and not report.passed):
-            self._record(item, report, call.excinfo)
+            self._add(item, seconds=report.duration, skipped=_skip_reason(report) if report.skipped else None,
+                      excinfo=call.excinfo if report.failed else None, failed=report.failed)
         return report
 
-    def _record(self, item: pytest.Item, report: pytest.TestReport, excinfo: pytest.ExceptionInfo | None) -> None:
+    def _add(self, item: pytest.Item, *, seconds: float, skipped: str | None = None, failed: bool = False,
+             excinfo: pytest.ExceptionInfo | None = None) -> None:
+        """Record a test's result: passed, ``skipped`` for that reason, or ``failed`` with ``excinfo``."""
         target = item.callspec.params["_submission"]
         if excinfo is not None and _could_be_a_skipped_cell(excinfo.value) and target.key in self.opened:
             self.opened[target.key].suspect = True
         outcome, message, detail = "passed", "", ""
-        if report.skipped:
-            outcome, message = "skipped", _skip_reason(report)
-        elif report.failed:
+        if skipped is not None:
+            outcome, message = "skipped", skipped
+        elif failed:
             outcome, message, detail = _classify(excinfo)
             if excinfo is not None and isinstance(excinfo.value, RuleBroken):
                 self.broken[target.key].setdefault(item.get_closest_marker("question").args[0], message)
@@ -249,11 +331,56 @@ class GradingPlugin:
                 test_id=_test_key(item),
                 outcome=outcome,
                 message=message,
-                seconds=round(report.duration, 4),
+                seconds=round(seconds, 4),
                 hidden=Path(str(item.path)).parent.name == "hidden",
                 staff_detail=detail,
             )
         )
+
+
+#: The fixtures this plugin gives graders; a test that needs no other runs the lean way
+#: (``GradingPlugin.pytest_runtest_protocol_lean``).
+_OWN_FIXTURES = ("_submission", "_seeded", "student", "reference", "device")
+#: Marks the lean way honours; a test with any other (skipif, xfail, usefixtures, ...) runs pytest's way.
+_LEAN_MARKS = frozenset({"question", "parametrize", "cuda"})
+#: What stops a test run rather than fail a test, as in pytest's own runner.
+_RERAISE = (pytest.exit.Exception, KeyboardInterrupt)
+
+
+def _lean(item: pytest.Item, own: Mapping[str, Callable]) -> bool:
+    """Whether ``item`` is a plain test function whose fixtures are this plugin's and its own parameters only."""
+    if not isinstance(item, pytest.Function) or not isinstance(item.parent, pytest.Module):
+        return False
+    function = item.obj
+    if not inspect.isfunction(function) or inspect.iscoroutinefunction(function) or inspect.isgeneratorfunction(function):
+        return False
+    if any(mark.name not in _LEAN_MARKS for mark in item.iter_markers()):
+        return False
+    definitions = item._fixtureinfo.name2fixturedefs
+    for name in item._fixtureinfo.names_closure:
+        if name == "request":
+            continue
+        last = definitions[name][-1] if definitions.get(name) else None
+        if name in own:
+            if last is None or getattr(last.func, "__func__", last.func) is not own[name]:
+                return False  # overridden by the graders' own fixture of that name
+        elif name not in item.callspec.params or last is None or last.func.__name__ != "get_direct_param_fixture_func":
+            return False  # a fixture of the graders' own, or another plugin's
+    return "request" not in item._fixtureinfo.argnames
+
+
+def _device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine")
+    return torch.device(name)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.default_generator.manual_seed(seed)  # torch.manual_seed formats a stack trace for CUDA each time
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
 
 
 class _ProxyWithHint(Student):

@@ -249,3 +249,69 @@ def test_unknown_question_marker_stops_the_run(course, tmp_path):
     nbformat.write(SUBMISSIONS["reference"], path)
     with pytest.raises(GraderError, match="tripple"):
         grade([Submission("r", "toy", path)], course=Course(broken))
+
+
+MIXED = '''
+
+@pytest.fixture
+def two():
+    return 2.0
+
+
+@pytest.mark.question("double")
+def test_double_through_a_fixture_of_its_own(student, two, tmp_path):
+    """double(2) is 4, asked through the grader's own fixture"""
+    expect_close("`double(2)`", student.double(two), 4.0)
+
+
+@pytest.mark.question("scale")
+@pytest.mark.skipif(True, reason="not on this machine")
+def test_scale_skipped_by_a_mark(student):
+    """never runs"""
+'''
+
+
+@pytest.fixture(scope="module")
+def mixed_course(course, tmp_path_factory) -> Course:
+    """The toy course with two tests only pytest's own run can run: a fixture of the grader's own, a skipif mark."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("mixed") / "course"
+    shutil.copytree(course.root, root)
+    hidden = root / "graders" / "hidden" / "toy.py"
+    hidden.write_text(hidden.read_text() + textwrap.dedent(MIXED))
+    return Course(root)
+
+
+def test_the_lean_way_and_pytests_own_run_grade_alike(mixed_course, tmp_path, monkeypatch, grading_zygote):
+    """Tests that need only the plugin's fixtures skip pytest's per-test machinery (GradingPlugin.lean);
+    the others, mixed in with them for the same submission, run pytest's way. Every result is the same."""
+    from d2lgrade import plugin
+
+    submissions = []
+    for name, notebook in SUBMISSIONS.items():
+        nbformat.write(notebook, tmp_path / f"{name}.ipynb")
+        submissions.append(Submission(name, "toy", tmp_path / f"{name}.ipynb"))
+    lean_way, decided = plugin._lean, {}
+
+    def spy(item, own):
+        decided[item.originalname] = lean_way(item, own)
+        return decided[item.originalname]
+
+    monkeypatch.setattr(plugin, "_lean", spy)
+
+    def graded() -> dict:
+        results = grade(submissions, course=mixed_course, seed=3, call_timeout=2.0, zygote=grading_zygote)
+        return {r.student: ([(t.test_id, t.name, t.outcome, t.message, t.hidden) for q in r.questions for t in q.tests],
+                            r.score, [c.status for c in r.cells], r.skipped_cells) for r in results}
+
+    lean = graded()
+    assert decided == {"test_double_two": True, "test_double_tensor": True, "test_scale_in_place": True,
+                       "test_double_through_a_fixture_of_its_own": False, "test_scale_skipped_by_a_mark": False}
+    monkeypatch.setattr(plugin.GradingPlugin, "lean", False)
+    assert graded() == lean
+    tests = {t[0].split("::")[1].split("[")[0]: t for t in lean["reference"][0]}
+    assert tests["test_double_through_a_fixture_of_its_own"][2] == "passed"
+    assert tests["test_scale_skipped_by_a_mark"][2:4] == ("skipped", "not on this machine")
+    assert lean["reference"][1] == 3 and lean["wrong"][1] == 0
+    assert [t[2] for t in lean["hangs"][0] if "double" in t[0]] == ["error", "error", "error"]
