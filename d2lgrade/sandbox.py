@@ -601,14 +601,21 @@ def _unescape(path: str) -> str:
 
 
 def kill_all(*, uid: int | None = None, session: int | None = None, rounds: int = 20) -> None:
-    """SIGKILL every process of ``uid`` (or ``session``) until none is left, even one forking meanwhile."""
-    for _ in range(rounds):
-        pids = processes_of(uid=uid, session=session)
-        if not pids:
+    """SIGKILL every process of ``uid`` (or ``session``), looking again until a look finds none not yet
+    killed, even one forking meanwhile.
+
+    A process sent SIGKILL runs no more code, so it cannot fork, even while the kernel takes a few
+    milliseconds to end it: waiting until it is gone (25-35 ms a submission) bought nothing."""
+    killed: set[int] = set()
+    for round in range(rounds):
+        fresh = [pid for pid in processes_of(uid=uid, session=session) if pid not in killed]
+        if not fresh:
             return
-        for pid in pids:
+        for pid in fresh:
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        time.sleep(0.005)  # let them die before looking again
+        killed.update(fresh)
+        if round:
+            time.sleep(0.005)  # something forked while the last round killed: let its children show
