@@ -607,7 +607,7 @@ def kill_all(*, uid: int | None = None, session: int | None = None, rounds: int 
     A process sent SIGKILL runs no more code, so it cannot fork, even while the kernel takes a few
     milliseconds to end it: waiting until it is gone (25-35 ms a submission) bought nothing."""
     killed: set[int] = set()
-    for round in range(rounds):
+    for look in range(rounds):
         fresh = [pid for pid in processes_of(uid=uid, session=session) if pid not in killed]
         if not fresh:
             return
@@ -617,5 +617,5 @@ def kill_all(*, uid: int | None = None, session: int | None = None, rounds: int 
             except (ProcessLookupError, PermissionError):
                 pass
         killed.update(fresh)
-        if round:
-            time.sleep(0.005)  # something forked while the last round killed: let its children show
+        if look:
+            time.sleep(0.005)  # something forked while the last look's kills ran: let its children show
