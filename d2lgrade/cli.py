@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -258,5 +261,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def run() -> None:
+    """The ``d2lgrade`` command: ``main``, then a quick exit.
+
+    After its last line, Python's own exit would tear down every module, torch's and pytest's
+    among them: a second or more (``d2lgrade check`` took 5.5 s, 1.1 s of it after printing). This
+    runs what that exit runs first (the ``atexit`` functions: temporary folders, logging), flushes
+    the output and leaves. An exception out of ``main`` takes Python's usual way.
+    """
+    status = main()
+    atexit._run_exitfuncs()
+    with contextlib.suppress(OSError):  # a reader that has gone (`| head`) misses nothing it wanted
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -65,7 +65,7 @@ Tag: py3-none-any
 
 ENTRY_POINTS = """\
 [console_scripts]
-d2lgrade = d2lgrade.cli:main
+d2lgrade = d2lgrade.cli:run
 """
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib.metadata
 import re
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -215,6 +217,22 @@ def test_check_command_on_one_question_judges_that_question_only(tmp_path, capsy
     out = capsys.readouterr().out
     assert re.search(r"^make_net: (\d+) of \1 public checks passed \(2/2 points\)$", out, re.MULTILINE), out
     assert "HuberLoss" not in out and "✗" not in out
+
+
+@pytest.mark.slow
+def test_the_check_program_exits_quickly_with_its_status_and_all_it_printed(tmp_path):
+    """``d2lgrade`` as a program leaves without tearing torch down, but after the atexit functions."""
+    path = _write(tmp_path, filled_stub(COURSE, "linreg_concise", {"HuberLoss": _wrong("linreg_concise", "huber_sums")}))
+    marker = tmp_path / "atexit-ran"
+    program = ("import atexit, pathlib, sys; from d2lgrade import cli; "
+               f"atexit.register(pathlib.Path({str(marker)!r}).touch); sys.argv[1:] = sys.argv[2:]; cli.run()")
+    done = subprocess.run([sys.executable, "-c", program, "d2lgrade", "--course", str(ROOT), "check", str(path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "total: 10/13 points from the public checks" in done.stdout, done.stdout
+    assert done.stdout.rstrip().splitlines()[-1].startswith("Your notebook ran for"), "the output was cut short"
+    assert done.stderr.startswith(f"checking {path.name}"), done.stderr
+    assert marker.exists(), "the atexit functions did not run"
 
 
 def test_check_command_rejects_an_unknown_question(tmp_path, capsys):
