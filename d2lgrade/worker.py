@@ -17,6 +17,7 @@ true}`` when the chunk is done, and ``{"error": kind, "message": text}``
 
 from __future__ import annotations
 
+import atexit
 import gc
 import json
 import os
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
-    # Every reply is flushed and the zygote closed: skip the interpreter's teardown of torch and pytest (0.3 s).
+    # Every reply is flushed and the zygote closed: skip the interpreter's teardown of torch and pytest
+    # (0.3 s), but not the atexit functions (the graders' private bytecode folder goes with them).
+    atexit._run_exitfuncs()
     sys.stderr.flush()
     os._exit(0)

@@ -114,6 +114,18 @@ def test_the_workers_of_a_pool_share_one_zygote(course, tmp_path):
     assert wait_until(lambda: not running(shared))
 
 
+def test_workers_leave_nothing_in_the_temporary_folder(course, tmp_path, monkeypatch):
+    """Each worker's private bytecode folder and each student's working folder go when the pool closes."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # read by the workers as they start
+    submissions = _write_class(tmp_path / "class", {"ada": SUBMISSIONS["reference"], "ben": SUBMISSIONS["wrong"]})
+    with Pool(2) as pool:
+        assert [r.score for r in pool.grade(submissions, course=course)] == [3, 0]
+        assert len(pool.workers) == 2
+    assert sorted(p.name for p in scratch.iterdir()) == []
+
+
 # --------------------------------------------------------------------------- a killed run, resumed
 def _slow(notebook):
     """The notebook with a cell that takes a while, so that a run can be stopped half-way."""
