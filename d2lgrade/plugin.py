@@ -23,7 +23,6 @@ import functools
 import inspect
 import io
 import os
-import random
 import shutil
 import sys
 import tempfile
@@ -32,11 +31,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 
 from d2lgrade import book
+from d2lgrade.child import seed_everything
 from d2lgrade.course import Assignment, CourseError, GraderError
 from d2lgrade.execute import CellReport, NotebookRun
 from d2lgrade.results import TestResult
@@ -188,7 +187,7 @@ class GradingPlugin:
     @pytest.fixture(autouse=True)
     def _seeded(self, _submission: OpenSubmission, request: pytest.FixtureRequest) -> None:
         """The grader's own random inputs depend on the seed and the test only."""
-        _seed_everything(derive_seed(_submission.seed, _test_key(request.node)))
+        seed_everything(derive_seed(_submission.seed, _test_key(request.node)))
 
     def _student(self, opened: OpenSubmission, item: pytest.Item) -> Student:
         question = item.get_closest_marker("question").args[0]
@@ -278,7 +277,7 @@ class GradingPlugin:
         """What the fixtures would give the test, in pytest's order: the submission, the seeds, then its
         arguments."""
         opened = self._open(item.callspec.params["_submission"])
-        _seed_everything(derive_seed(opened.seed, _test_key(item)))
+        seed_everything(derive_seed(opened.seed, _test_key(item)))
         arguments = {}
         for name in item._fixtureinfo.argnames:
             if name == "student":
@@ -373,14 +372,6 @@ def _device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         pytest.skip("no CUDA device on this machine")
     return torch.device(name)
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.default_generator.manual_seed(seed)  # torch.manual_seed formats a stack trace for CUDA each time
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
 
 
 class _ProxyWithHint(Student):
