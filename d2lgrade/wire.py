@@ -204,9 +204,20 @@ def _opaque(value: Any) -> dict:
     return {"$type": "opaque", "type": _type_name(value), "repr": _short_repr(value)}
 
 
+#: dtypes whose bytes numpy reads as they are, without the copy and views the others need
+_NUMPY_READS = frozenset({torch.float16, torch.float32, torch.float64, torch.complex64, torch.complex128, torch.uint8,
+                          torch.int8, torch.int16, torch.int32, torch.int64, torch.bool})
+
+
+_NUMPY_DTYPES = {dtype: torch.empty((), dtype=dtype).numpy().dtype for dtype in _NUMPY_READS}
+
+
 def _tensor_bytes(tensor: torch.Tensor) -> bytes:
+    tensor = tensor.detach()
+    if tensor.device.type == "cpu" and tensor.dtype in _NUMPY_READS and not (tensor.is_conj() or tensor.is_neg()):
+        return tensor.numpy().tobytes()  # in C order, whatever the strides: 4 us, a fifth of the way below
     # clone: a view such as lstsq(...).solution[-1] can keep a stride that view(uint8) refuses
-    flat = tensor.detach().to("cpu").reshape(-1).clone(memory_format=torch.contiguous_format)
+    flat = tensor.to("cpu").reshape(-1).clone(memory_format=torch.contiguous_format)
     return flat.view(torch.uint8).numpy().tobytes()
 
 
@@ -351,10 +362,9 @@ def _decode_tensor(data: dict, reader: _Reader) -> torch.Tensor:
         raise WireError(f"unsupported tensor dtype {data['dtype']!r}")
     shape = _shape(data["shape"])
     raw = base64.b64decode(data["data"], validate=True)
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    if len(raw) != math.prod(shape) * itemsize:
+    if len(raw) != math.prod(shape) * dtype.itemsize:
         raise WireError("tensor data does not match its shape and dtype")
-    tensor = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape) if raw else torch.empty(shape, dtype=dtype)
+    tensor = _tensor_from(raw, dtype, shape)
     device = str(data["device"])
     if not _DEVICE.match(device):
         raise WireError(f"unknown device {device!r}")
@@ -371,6 +381,15 @@ def _decode_tensor(data: dict, reader: _Reader) -> torch.Tensor:
         tensor.grad = grad.to(tensor.device)
     tensor._d2lgrade_origin = TensorOrigin(bool(data["is_leaf"]), _optional_str(data.get("grad_fn")))
     return tensor
+
+
+def _tensor_from(raw: bytes, dtype: torch.dtype, shape: list[int]) -> torch.Tensor:
+    """A new tensor holding ``raw``, whose size was checked against ``dtype`` and ``shape``."""
+    if not raw:
+        return torch.empty(shape, dtype=dtype)
+    if dtype in _NUMPY_READS:  # numpy's small-array steps are a third of torch's
+        return torch.from_numpy(np.frombuffer(bytearray(raw), dtype=_NUMPY_DTYPES[dtype]).reshape(shape))
+    return torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape)
 
 
 def _optional_str(value: Any) -> str | None:

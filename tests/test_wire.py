@@ -505,6 +505,23 @@ def test_views_with_odd_strides_round_trip():
         assert torch.equal(wire.decode(wire.encode(view)), view)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: torch.tensor([1.0, 2.0]).expand(3, 2),  # a stride of 0
+    lambda: torch.tensor([1 + 2j, 3 - 4j]).conj(),  # a conjugate bit, no copy yet
+    lambda: torch.tensor([1.0, -2.0]).neg().conj(),
+    lambda: torch.tensor([[True, False]]).t(),
+    lambda: torch.tensor([1.5, 2.5], dtype=torch.bfloat16),  # no numpy dtype
+    lambda: torch.tensor(7, dtype=torch.int16),
+])
+def test_tensors_numpy_cannot_read_as_they_are_round_trip_by_value(make):
+    tensor = make()
+    got = wire.decode(wire.encode(tensor))
+    assert got.dtype == tensor.dtype and got.shape == tensor.shape
+    assert torch.equal(got, tensor.resolve_conj().resolve_neg())
+    got.zero_()  # writable: a tensor of its own, not a view of read-only bytes
+    assert not torch.equal(got, tensor) or not tensor.any()
+
+
 # ------------------------------------------------------------------ size limits
 
 
