@@ -421,11 +421,17 @@ def _no_traceback(excinfo: pytest.ExceptionInfo) -> str:
     return f"{excinfo.typename}: {excinfo.value}"
 
 
+_TEST_KEY = pytest.StashKey[str]()
+
+
 def _test_key(item: pytest.Item) -> str:
     """A test's identity without the submission, so every student gets the same inputs."""
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    extra = ",".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "_submission")
-    return f"{Path(str(item.path)).parent.name}/{Path(str(item.path)).stem}::{item.originalname}[{extra}]"
+    key = item.stash.get(_TEST_KEY, None)  # asked for three times a test
+    if key is None:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        extra = ",".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "_submission")
+        key = item.stash[_TEST_KEY] = f"{item.path.parent.name}/{item.path.stem}::{item.originalname}[{extra}]"
+    return key
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
