@@ -274,7 +274,7 @@ def run() -> None:
     with contextlib.suppress(OSError):  # a reader that has gone (`| head`) misses nothing it wanted
         sys.stdout.flush()
         sys.stderr.flush()
-    os._exit(status)
+    os._exit(int(status or 0))  # as sys.exit would take main's int, or None
 
 
 if __name__ == "__main__":
