@@ -204,17 +204,18 @@ def _opaque(value: Any) -> dict:
     return {"$type": "opaque", "type": _type_name(value), "repr": _short_repr(value)}
 
 
-#: dtypes whose bytes numpy reads as they are, without the copy and views the others need
-_NUMPY_READS = frozenset({torch.float16, torch.float32, torch.float64, torch.complex64, torch.complex128, torch.uint8,
-                          torch.int8, torch.int16, torch.int32, torch.int64, torch.bool})
-
-
-_NUMPY_DTYPES = {dtype: torch.empty((), dtype=dtype).numpy().dtype for dtype in _NUMPY_READS}
+#: numpy's dtype for each torch dtype whose bytes numpy reads as they are, without the copy and views
+#: the others (bfloat16) need
+_NUMPY_DTYPES = {
+    dtype: torch.empty((), dtype=dtype).numpy().dtype
+    for dtype in (torch.float16, torch.float32, torch.float64, torch.complex64, torch.complex128, torch.uint8,
+                  torch.int8, torch.int16, torch.int32, torch.int64, torch.bool)
+}
 
 
 def _tensor_bytes(tensor: torch.Tensor) -> bytes:
     tensor = tensor.detach()
-    if (tensor.device.type == "cpu" and tensor.layout is torch.strided and tensor.dtype in _NUMPY_READS
+    if (tensor.device.type == "cpu" and tensor.layout is torch.strided and tensor.dtype in _NUMPY_DTYPES
             and not (tensor.is_conj() or tensor.is_neg())):
         return tensor.numpy().tobytes()  # in C order, whatever the strides: 4 us, a fifth of the way below
     # clone: a view such as lstsq(...).solution[-1] can keep a stride that view(uint8) refuses
@@ -388,7 +389,7 @@ def _tensor_from(raw: bytes, dtype: torch.dtype, shape: list[int]) -> torch.Tens
     """A new tensor holding ``raw``, whose size was checked against ``dtype`` and ``shape``."""
     if not raw:
         return torch.empty(shape, dtype=dtype)
-    if dtype in _NUMPY_READS:  # numpy's small-array steps are a third of torch's
+    if dtype in _NUMPY_DTYPES:  # numpy's small-array steps are a third of torch's
         return torch.from_numpy(np.frombuffer(bytearray(raw), dtype=_NUMPY_DTYPES[dtype]).reshape(shape))
     return torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape)
 
