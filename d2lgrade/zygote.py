@@ -50,7 +50,7 @@ from pathlib import Path
 from d2lgrade.lazy import LAZY_MODULES, import_lazily, load_now
 from d2lgrade.sandbox import child_environment
 
-__all__ = ["Zygote", "ZygoteError", "start_zygote"]
+__all__ = ["Zygote", "ZygoteError", "discard_early", "start_early", "start_zygote"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,8 @@ class Zygote:
         self._lock = threading.Lock()
         self.loaded: set[str] = set()
         """the ``LAZY_MODULES`` it was asked to ``load``"""
+        self._loads_unanswered = 0
+        """``load(wait=False)`` requests sent whose answers are still to be read"""
 
     # -------------------------------------------------------------- life cycle
     def start(self, *, wait: bool = True, shares: int = 0, load: tuple[str, ...] = ()) -> None:
@@ -155,8 +157,13 @@ class Zygote:
         """Receive the ready message (the lock is held)."""
         if self._failure is not None:
             raise ZygoteError(self._failure)
-        if self.info is not None:
-            return
+        if self.info is None:
+            self._receive_hello()
+        while self._loads_unanswered:
+            self._loads_unanswered -= 1
+            self._receive_loaded()
+
+    def _receive_hello(self) -> None:
         if self._socket is None:
             raise ZygoteError("the zygote was not started")
         left = self._deadline - time.monotonic()
@@ -194,11 +201,12 @@ class Zygote:
         self._failure = self._failure or reason
         self._shut_down(grace=0.0)
 
-    def close(self) -> None:
-        """End the zygote; it kills the children it still has. Safe to call twice."""
+    def close(self, *, grace: float = 5.0) -> None:
+        """End the zygote; it kills the children it still has. After ``grace`` seconds it is killed.
+        Safe to call twice."""
         with self._lock:
             self._failure = self._failure or "the zygote was closed"
-            self._shut_down(grace=5.0)
+            self._shut_down(grace=grace)
 
     def _shut_down(self, grace: float) -> None:
         sock, self._socket = self._socket, None
@@ -226,27 +234,43 @@ class Zygote:
         self.close()
 
     # -------------------------------------------------------------- spawning
-    def load(self, names: tuple[str, ...] = LAZY_MODULES) -> None:
+    def load(self, names: tuple[str, ...] = LAZY_MODULES, *, wait: bool = True) -> None:
         """Have the zygote import ``names`` (of ``LAZY_MODULES``) now, for every child it forks next.
 
         It starts without them: most children never use them, and the ones that do load them
         themselves. A run of every cell does (the demonstrations plot with d2l), so it asks first.
         Raises ZygoteError when the zygote is gone.
+        With ``wait=False`` it returns once the request is sent, even before the zygote is ready:
+        the next ``spawn`` or ``load`` reads the answer first.
         """
         with self._lock:
             if set(names) <= self.loaded:
                 return
-            self._wait_ready()
+            if wait:
+                self._wait_ready()
+            elif self._failure is not None or self._socket is None:
+                raise ZygoteError(self._failure or "the zygote was not started")
             try:
                 self._socket.settimeout(self.startup_timeout)
                 self._socket.sendall(json.dumps({"load": list(names)}).encode())
-                answer = json.loads(self._socket.recv(_PACKET) or b"null")
-            except (OSError, ValueError) as exc:
+            except OSError as exc:
                 self._fail(f"the zygote stopped answering ({exc})")
                 raise ZygoteError(self._failure) from None
-            if not isinstance(answer, dict) or "loaded" not in answer:
-                raise ZygoteError(f"the zygote could not load {', '.join(names)}: {answer!r}")
+            self._loads_unanswered += 1
+            if wait:
+                self._wait_ready()  # reads the answer
             self.loaded.update(names)
+
+    def _receive_loaded(self) -> None:
+        """Read the answer to one ``load`` request (the lock is held)."""
+        try:
+            self._socket.settimeout(self.startup_timeout)
+            answer = json.loads(self._socket.recv(_PACKET) or b"null")
+        except (OSError, ValueError) as exc:
+            self._fail(f"the zygote stopped answering ({exc})")
+            raise ZygoteError(self._failure) from None
+        if not isinstance(answer, dict) or "loaded" not in answer:
+            raise ZygoteError(f"the zygote could not load what it was asked to: {answer!r}")
 
     def spawn(self, workdir: Path, policy: dict | None = None) -> tuple[int, int, int]:
         """Fork a child working in ``workdir``: ``(pid, to_child_fd, from_child_fd)``.
@@ -285,10 +309,61 @@ class Zygote:
             return answer["pid"], request_write, response_read
 
 
+#: The zygote a command launched as it began (``start_early``), until ``start_zygote`` takes it.
+_early: Zygote | None = None
+
+
+def start_early(shares: int = 0) -> None:
+    """Launch a zygote now, for this process's first ``start_zygote`` call (with at most ``shares``).
+
+    The command line calls this before it imports anything else: the zygote's import of torch
+    takes seconds, and the command spends half a second reading the course and the notebooks
+    before it knows what its zygote should load, which ``start_zygote`` then asks for.
+    """
+    global _early
+    discard_early()
+    zygote = Zygote()
+    with contextlib.suppress(ZygoteError):  # start_zygote tries again, and says why
+        zygote.start(wait=False, shares=shares)
+        _early = zygote
+
+
+def discard_early() -> None:
+    """Stop the zygote ``start_early`` launched, if no ``start_zygote`` call took it."""
+    global _early
+    zygote, _early = _early, None
+    if zygote is not None:
+        zygote.close(grace=0.0)  # it may be importing still, and would only see its sockets close after
+
+
+def _take_early(shares: int, load: tuple[str, ...]) -> Zygote | None:
+    """The zygote ``start_early`` launched, if it has enough shares (the others are closed) and takes
+    the request to ``load``; None otherwise."""
+    global _early
+    zygote, _early = _early, None
+    if zygote is None:
+        return None
+    try:
+        if len(zygote.shares) < shares:
+            raise ZygoteError(f"it has {len(zygote.shares)} shares, not {shares}")
+        for unused in zygote.shares[shares:]:
+            unused.close()
+        del zygote.shares[shares:]
+        if load:
+            zygote.load(load, wait=False)
+    except ZygoteError:
+        zygote.close(grace=0.0)
+        return None
+    return zygote
+
+
 def start_zygote(shares: int = 0, load: tuple[str, ...] = ()) -> Zygote | None:
     """A zygote loading its libraries (and ``load``) in the background, or None when it cannot start
     (children then start the slow way). Start it before importing torch here: the two imports
-    then run side by side."""
+    then run side by side. The one ``start_early`` launched, if any, serves the first call."""
+    early = _take_early(shares, load)
+    if early is not None:
+        return early
     zygote = Zygote()
     try:
         zygote.start(wait=False, shares=shares, load=load)

@@ -26,6 +26,7 @@ from d2lgrade.fill import filled_stub
 from d2lgrade.release import build_release
 from d2lgrade.selfcheck import SelfCheck, checks_for
 from d2lgrade.student import Missing
+from d2lgrade.zygote import Zygote
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = Course(ROOT)
@@ -211,9 +212,12 @@ def test_check_command_fails_on_a_wrong_answer(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_check_command_on_one_question_judges_that_question_only(tmp_path, capsys):
+def test_check_command_on_one_question_judges_that_question_only(tmp_path, capsys, monkeypatch):
     path = _write(tmp_path, filled_stub(COURSE, "linreg_concise", {"HuberLoss": _wrong("linreg_concise", "huber_sums")}))
+    launched = []
+    monkeypatch.setattr(Zygote, "start", lambda self, *a, _start=Zygote.start, **k: launched.append(k) or _start(self, *a, **k))
     assert main(["--course", str(ROOT), "check", str(path), "--question", "make_net"]) == 0
+    assert launched == [{"wait": False, "shares": 0}], "the check started its zygote other than early, or twice"
     out = capsys.readouterr().out
     assert re.search(r"^make_net: (\d+) of \1 public checks passed \(2/2 points\)$", out, re.MULTILINE), out
     assert "HuberLoss" not in out and "✗" not in out

@@ -15,10 +15,12 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_notebook
 
+import d2lgrade.cli
 import d2lgrade.zygote
 from d2lgrade import sandbox, wire
 from d2lgrade.course import Course
 from d2lgrade.grade import Submission, grade
+from d2lgrade.lazy import LAZY_MODULES
 from d2lgrade.transport import ChildTransport, TransportDied
 from d2lgrade.zygote import Zygote, ZygoteError
 
@@ -254,6 +256,56 @@ def test_a_killed_zygote_makes_spawn_raise_and_its_children_go_on(tmp_path):
         forked.close()
         zygote.close()
     # ChildTransport then starts its child afresh: see test_grade_falls_back_when_its_zygote_is_killed
+
+
+def test_the_zygote_started_early_serves_the_first_start_zygote_and_loads_what_it_then_asks(tmp_path):
+    """The command line launches a zygote before it knows what to load; ``start_zygote`` takes it over,
+    closes the shares it does not need, and asks it to load without waiting: the answer is read before
+    the first spawn's, so the spawn still works and its child has d2l."""
+    d2lgrade.zygote.start_early(shares=3)
+    early = d2lgrade.zygote._early
+    zygote = d2lgrade.zygote.start_zygote(shares=1, load=LAZY_MODULES)
+    try:
+        assert zygote is early and d2lgrade.zygote._early is None
+        assert len(zygote.shares) == 1 and zygote.info is None, "it neither waited for the zygote nor kept the spare shares"
+        child = ChildTransport(tmp_path, zygote=zygote)
+        child.start()
+        run_cell(child, "import sys, types\ndef d2l_loaded():\n    return type(sys.modules.get('d2l.torch')) is types.ModuleType")
+        assert value(call(child, "d2l_loaded")) is True and zygote.loaded == set(LAZY_MODULES)
+        child.close()
+    finally:
+        zygote.close()
+
+
+def test_a_zygote_started_early_with_too_few_shares_is_stopped_for_a_new_one():
+    d2lgrade.zygote.start_early(shares=0)
+    early = d2lgrade.zygote._early
+    zygote = d2lgrade.zygote.start_zygote(shares=2)
+    try:
+        assert zygote is not early and len(zygote.shares) == 2
+        assert early.process.wait(timeout=5) is not None, "the early zygote was left running"
+    finally:
+        zygote.close()
+    d2lgrade.zygote.start_early()
+    early = d2lgrade.zygote._early
+    d2lgrade.zygote.discard_early()  # a command that never grades stops it at once, importing or not
+    assert early.process.wait(timeout=5) is not None and d2lgrade.zygote._early is None
+
+
+@pytest.mark.parametrize(("argv", "shares"), [
+    (["--course", "course", "check", "nb.ipynb", "--question", "sgd"], 0),
+    (["autograde", "submitted", "--jobs", "64"], 64),
+    (["autograde", "submitted", "--jobs=65"], 65),
+    (["autograde", "submitted"], os.cpu_count()),
+    (["--course", "check", "export", "results"], None),  # a course folder named like a command
+    (["autograde", "--help"], None),
+    (["release", "linreg_scratch"], None),
+])
+def test_the_commands_that_grade_start_their_zygote_first_with_a_share_per_worker(monkeypatch, argv, shares):
+    started = []
+    monkeypatch.setattr(d2lgrade.cli, "start_early", lambda shares=0: started.append(shares))
+    d2lgrade.cli._start_zygote_early(argv)
+    assert started == ([] if shares is None else [shares])
 
 
 def test_a_zygote_that_cannot_start_says_why(tmp_path, monkeypatch):
