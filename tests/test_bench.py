@@ -51,7 +51,7 @@ def test_quick_benchmark_agrees_on_honest_scores_and_prints_the_ratio():
     ratio = re.search(r"^ratio: d2lgrade grades ([\d.]+) times as many submissions per second as nbgrader$", done.stdout, re.MULTILINE)
     assert ratio and float(ratio[1]) > 0, done.stdout
     agree = re.search(r"agree on (\d+) of (\d+) honest submissions", done.stdout)
-    assert agree and agree[1] == agree[2] and int(agree[2]) >= 3, done.stdout
+    assert agree and agree[1] == agree[2] and int(agree[2]) >= 2, done.stdout
     assert re.search(r"overhead per submission .*: -?\d+ ms", done.stdout), done.stdout
     assert re.search(r"^d2lgrade check --question squared_loss: [\d.]+ s", done.stdout, re.MULTILINE), done.stdout
     assert re.search(r"^in-kernel check\('squared_loss'\): \d+ ms the first time, \d+ ms after$", done.stdout, re.MULTILINE), done.stdout
