@@ -14,3 +14,8 @@ ASSIGNMENTS = ["linear_regression", "linreg_scratch", "linreg_concise"]
 # The stubs' `check("...")` cells are the students' own self-checks; when
 # nbgrader autogrades, the test cells grade each question, so skip them.
 c.Execute.skip_cells_with_tag = "check"
+
+# After a cell's reply, nbgrader waits for the rest of its output at most nbclient's iopub_timeout
+# (4 s) and then fails the cell ("Timeout waiting for IOPub output"): on a busy machine that failed
+# a correct notebook in the benchmark's quick run. The wait ends as soon as the output is in.
+c.Execute.iopub_timeout = 60
