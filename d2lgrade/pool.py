@@ -1,6 +1,8 @@
 """Grading a class in parallel: worker processes take submissions from a queue, a few at a time.
 
-Each worker (``python -m d2lgrade.worker``) grades a chunk of submissions
+The workers start as one process (``python -m d2lgrade.worker``) that forks the others
+once it has imported torch, pytest and the engine: one import instead of one per worker,
+which is most of a run's start-up on a machine with few cores. Each worker grades a chunk of submissions
 of one assignment with one ``grade()`` call, so the graders are collected once per chunk rather than
 once per submission. Chunks shrink as the queue empties, so that the
 workers finish together. Results travel back as ``SubmissionResult.to_dict()``
@@ -24,12 +26,15 @@ import json
 import math
 import os
 import queue
+import select
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from typing import IO
 
 from d2lgrade.book import modules_to_load
 from d2lgrade.budget import Budget
@@ -126,8 +131,9 @@ class Pool:
         options = {"course": str(course.root), "seed": seed, "questions": sorted(questions) if questions is not None else None,
                    "public_only": public_only, "call_timeout": call_timeout, "all_cells": all_cells,
                    "budgets": {name: dataclasses.asdict(budget) for name, budget in (budgets or {}).items()}}
-        while len(self.workers) < min(self.jobs, len(submissions)):
-            self.workers.append(_Worker(self.events, self._zygote_share(load)))
+        more = min(self.jobs, len(submissions)) - len(self.workers)
+        if more > 0:
+            self.workers += _start_workers(self.events, [self._zygote_share(load) for _ in range(more)])
         work = _Queue(submissions, len(self.workers), chunk)
         results: dict[int, SubmissionResult] = {}
         try:
@@ -138,7 +144,7 @@ class Pool:
                 worker, message = self.events.get()
                 if message is None:
                     grading = ", ".join(sorted({submissions[i].student for i in worker.assigned})) or "nothing"
-                    raise WorkerError(f"a grading worker stopped (exit status {worker.process.wait()}) while grading {grading}{worker.last_words()}")
+                    raise WorkerError(f"a grading worker stopped{worker.exit_status()} while grading {grading}{worker.last_words()}")
                 if "start" in message:
                     if on_start is not None:
                         on_start(submissions[message["start"]])
@@ -210,37 +216,77 @@ class _Queue:
         return taken
 
 
-class _Worker:
-    """One worker process; a thread reads its replies onto the pool's event queue."""
+def _start_workers(events: queue.Queue, shares: list[socket.socket | None]) -> list[_Worker]:
+    """A worker for each of ``shares`` (its socket to the shared zygote, or None): one process
+    launched, which forks the others after its imports (``python -m d2lgrade.worker --sibling=...``).
+    The shares are closed here once the workers have them."""
+    requests = [os.pipe() for _ in shares]  # (the worker's stdin, ours to write)
+    replies = [os.pipe() for _ in shares]  # (ours to read, the worker's stdout)
+    logs = [tempfile.TemporaryFile(prefix="d2lgrade-worker-") for _ in shares]
+    theirs = [[request[0], reply[1], log.fileno(), *([] if share is None else [share.fileno()])]
+              for request, reply, log, share in zip(requests, replies, logs, shares)]
+    first, siblings = theirs[0], theirs[1:]
+    command = [sys.executable, "-m", "d2lgrade.worker", *(["--zygote", str(first[3])] if first[3:] else []),
+               *(f"--sibling={','.join(map(str, fds))}" for fds in siblings)]
+    try:
+        process = subprocess.Popen(command, stdin=first[0], stdout=first[1], stderr=first[2],
+                                   pass_fds=[fd for fds in siblings for fd in fds] + first[3:])
+    except OSError:
+        for request, reply, log in zip(requests, replies, logs):
+            os.close(request[1])
+            os.close(reply[0])
+            log.close()
+        raise
+    finally:
+        for request, reply, share in zip(requests, replies, shares):
+            os.close(request[0])
+            os.close(reply[1])
+            if share is not None:
+                share.close()  # the worker's copy alone keeps it open: the zygote sees it close when the worker ends
+    return [_Worker(events, open(request[1], "w", encoding="utf-8"), open(reply[0], encoding="utf-8"), log,
+                    process if index == 0 else None)
+            for index, (request, reply, log) in enumerate(zip(requests, replies, logs))]
 
-    def __init__(self, events: queue.Queue, zygote: socket.socket | None) -> None:
-        """``zygote``: its socket to the shared zygote, handed over (closed here once the worker has it)."""
-        self.log = tempfile.TemporaryFile(prefix="d2lgrade-worker-")
-        share = [] if zygote is None else ["--zygote", str(zygote.fileno())]
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "d2lgrade.worker", *share],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=self.log,
-                text=True,
-                encoding="utf-8",
-                pass_fds=() if zygote is None else (zygote.fileno(),),
-            )
-        finally:
-            if zygote is not None:
-                zygote.close()  # the worker's copy alone keeps it open: the zygote sees it close when the worker ends
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that follows process ``pid`` (None when it is gone already)."""
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+
+
+class _Worker:
+    """One worker process; a thread reads its replies onto the pool's event queue.
+
+    ``_start_workers`` launches the first of a batch (``process``); it forks the others once it has
+    imported torch, pytest and the engine, which then cost one import instead of one per worker.
+    A forked worker says its pid first; the pool waits for it and kills it through a pidfd.
+    """
+
+    def __init__(self, events: queue.Queue, requests: IO[str], replies: IO[str], log: IO[bytes],
+                 process: subprocess.Popen | None) -> None:
+        self.requests, self.replies, self.log, self.process = requests, replies, log, process
+        self.pid = None if process is None else process.pid
+        self._pidfd: int | None = None
+        """a forked worker's, once it has said its pid"""
         self.busy = False
         """whether it has a chunk it has not finished"""
         self.assigned: set[int] = set()
         """the indexes of the submissions it was given and has not answered yet"""
         self.stopping = False
-        threading.Thread(target=self._read, args=(events,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(events,), daemon=True)
+        self._reader.start()
 
     def _read(self, events: queue.Queue) -> None:
         try:
-            for line in self.process.stdout:
-                events.put((self, json.loads(line)))
+            for line in self.replies:
+                message = json.loads(line)
+                if self.pid is None and "pid" in message:  # a forked worker's first line
+                    self._pidfd = _pidfd(message["pid"])
+                    self.pid = message["pid"]
+                else:
+                    events.put((self, message))
         except ValueError:
             pass  # not one of its replies: treated as its end
         finally:
@@ -254,23 +300,48 @@ class _Worker:
         self.busy = True
         self.assigned.update(index for index, _ in chunk)
         with contextlib.suppress(BrokenPipeError):  # it died: its reader reports that
-            self.process.stdin.write(json.dumps({"options": options, "chunk": chunk}) + "\n")
-            self.process.stdin.flush()
+            self.requests.write(json.dumps({"options": options, "chunk": chunk}) + "\n")
+            self.requests.flush()
 
     def stop(self, *, kill: bool = False) -> None:
         """Close its input, so that it closes its zygote and ends, and wait; or kill it (its zygote then kills
         the students' processes)."""
         self.stopping = True
         with contextlib.suppress(BrokenPipeError):
-            self.process.stdin.close()
+            self.requests.close()
         if kill:
-            self.process.kill()
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            self._kill()
+        if not self._wait(STOP_TIMEOUT):
+            self._kill()
+            self._wait(STOP_TIMEOUT)
+        if self._pidfd is not None:
+            os.close(self._pidfd)
         self.log.close()
+
+    def _kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+        elif self._pidfd is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+
+    def _wait(self, timeout: float) -> bool:
+        """Whether it ended within ``timeout`` seconds (a forked worker that never said its pid: whether
+        its replies ended)."""
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        self._reader.join(timeout)  # its replies end as it does
+        if self._pidfd is None or self._reader.is_alive():
+            return not self._reader.is_alive()
+        return bool(select.select([self._pidfd], [], [], timeout)[0])
+
+    def exit_status(self) -> str:
+        """`` (exit status N)`` once it has ended, where it can be known (not for a forked worker)."""
+        return "" if self.process is None else f" (exit status {self.process.wait()})"
 
     def last_words(self) -> str:
         with contextlib.suppress(OSError, ValueError):

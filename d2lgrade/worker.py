@@ -1,6 +1,7 @@
 """A grading worker: grades the chunks of submissions that ``d2lgrade.pool`` sends it.
 
-Started as ``python -m d2lgrade.worker [--zygote FD]``, it is a grading
+Started as ``python -m d2lgrade.worker [--zygote FD] [--sibling=IN,OUT,ERR[,FD] ...]``, it first
+forks a worker for each sibling (``pool._start_workers``). Each is a grading
 process like the one it works for: it runs the graders, and student code
 only in children forked from a zygote, which serves every chunk it grades:
 the pool's shared one through the inherited socket FD, else its own.
@@ -12,7 +13,8 @@ It reads one JSON line per chunk on stdin: ``{"options": {...}, "chunk":
 lines on stdout: ``{"start": index}`` as a submission starts, ``{"result":
 index, "data": SubmissionResult.to_dict()}`` as its grading ends, ``{"idle":
 true}`` when the chunk is done, and ``{"error": kind, "message": text}``
-(then it ends) when the graders cannot run at all. It ends when stdin closes.
+(then it ends) when the graders cannot run at all. It ends when stdin closes. A forked worker
+first says ``{"pid": N}``: the pool did not start it, and waits for it through its pid.
 """
 
 from __future__ import annotations
@@ -84,16 +86,55 @@ def serve(requests: TextIO, replies: TextIO, zygote_fd: int | None = None) -> No
             zygote.close()
 
 
+def _fork_siblings(siblings: list[list[int]], zygote_fd: int | None) -> int | None:
+    """Fork a worker for each of ``siblings`` (descriptors for its stdin, stdout and stderr, and its
+    zygote share if it has one), which it takes as its own and says its pid on; the forked worker
+    shares this one's imports. Returns the zygote share of the worker this process now is.
+
+    Forking here is as safe as multiprocessing's fork: nothing has touched CUDA yet (the graders'
+    ``device`` fixture does, in each worker), and the one other thread, OpenBLAS's, is fork-aware.
+    """
+    for fds in siblings:
+        if os.fork() == 0:
+            for fd, standard in zip(fds, (0, 1, 2)):
+                os.dup2(fd, standard)
+            share = os.dup(fds[3]) if len(fds) > 3 else None
+            for fd in {fd for other in siblings for fd in other} | {zygote_fd} - {None}:
+                os.close(fd)
+            print(json.dumps({"pid": os.getpid()}), flush=True)
+            return share
+    for fd in {fd for fds in siblings for fd in fds}:
+        os.close(fd)
+    return zygote_fd
+
+
+def _arguments(argv: list[str]) -> tuple[int | None, list[list[int]]] | None:
+    """(``--zygote FD``, every ``--sibling=FD,FD,FD[,FD]``); None when they are not that."""
+    zygote_fd, siblings, words = None, [], iter(argv)
+    for word in words:
+        if word == "--zygote" and (fd := next(words, "")).isdigit():
+            zygote_fd = int(fd)
+        elif word.startswith("--sibling=") and (fds := word.removeprefix("--sibling=").split(",")):
+            if len(fds) not in (3, 4) or not all(fd.isdigit() for fd in fds):
+                return None
+            siblings.append([int(fd) for fd in fds])
+        else:
+            return None
+    return zygote_fd, siblings
+
+
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and not (len(argv) == 2 and argv[0] == "--zygote" and argv[1].isdigit()):
-        sys.exit("usage: python -m d2lgrade.worker [--zygote FD]  (FD: a socket to a zygote's share)")
+    parsed = _arguments(sys.argv[1:] if argv is None else argv)
+    if parsed is None:
+        sys.exit("usage: python -m d2lgrade.worker [--zygote FD] [--sibling=IN,OUT,ERR[,FD] ...]  (FD: a socket to a"
+                 " zygote's share; each sibling, a worker to fork with those descriptors as its own)")
+    zygote_fd = _fork_siblings(parsed[1], parsed[0])
     # The replies get stdout's descriptor to themselves: anything else that writes to stdout
     # (a library, a grader) ends up on stderr instead of in the middle of a reply.
     replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     try:
-        serve(sys.stdin, replies, int(argv[1]) if argv else None)
+        serve(sys.stdin, replies, zygote_fd)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the pool reports it
         sys.exit(130)
 

@@ -21,7 +21,7 @@ from d2lgrade.cli import main
 from d2lgrade.course import Course
 from d2lgrade.grade import Submission, grade
 from d2lgrade.plugin import GraderError
-from d2lgrade.pool import Pool, grade_many
+from d2lgrade.pool import Pool, WorkerError, grade_many
 from d2lgrade.progress import GradingProgress
 from d2lgrade.results import SubmissionResult
 from d2lgrade.store import ResultStore, graded_with
@@ -75,9 +75,9 @@ def test_two_workers_grade_exactly_as_one_process(course, small_class):
     with Pool(2) as pool:
         spread = pool.grade(small_class, course=course, seed=3, call_timeout=5.0, chunk=1,
                             on_start=lambda s: started.append(s.student), on_result=lambda r: finished.append(r.student))
-        workers = [w.process.pid for w in pool.workers]
+        workers = [w.pid for w in pool.workers]
         backwards = pool.grade(small_class[::-1], course=course, seed=3, call_timeout=5.0)
-        assert [w.process.pid for w in pool.workers] == workers  # the same workers (and zygotes) serve both calls
+        assert [w.pid for w in pool.workers] == workers  # the same workers (and zygotes) serve both calls
     assert [r.student for r in spread] == [s.student for s in small_class]
     assert _as_json(spread) == _as_json(here)
     assert _as_json(backwards[::-1]) == _as_json(here)
@@ -99,19 +99,40 @@ def test_graders_that_cannot_run_stop_every_worker(course, tmp_path):
         grade_many(submissions, course=Course(broken), jobs=2)
 
 
-def test_the_workers_of_a_pool_share_one_zygote(course, tmp_path):
-    """torch is imported once for the students' processes, not once per worker."""
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_the_workers_of_a_pool_share_one_zygote_and_one_import(course, tmp_path):
+    """torch is imported once for the students' processes, not once per worker; and once for the
+    workers: the pool launches one, which forks the others."""
     submissions = _write_class(tmp_path, {"ada": SUBMISSIONS["reference"], "ben": SUBMISSIONS["wrong"], "cy": SUBMISSIONS["reference"]})
     with Pool(2) as pool:
         results = pool.grade(submissions, course=course)
         shared = pool.zygote.process.pid
-        assert len(pool.workers) == 2 and all("--zygote" in worker.process.args for worker in pool.workers)
-        started = [pid for worker in pool.workers for pid, _ in children_of(worker.process.pid)
+        first, forked = pool.workers
+        assert "--zygote" in first.process.args and any(arg.startswith("--sibling=") for arg in first.process.args)
+        assert forked.process is None and _parent(forked.pid) == first.pid
+        started = [pid for worker in pool.workers for pid, _ in children_of(worker.pid)
                    if b"d2lgrade.zygote" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         assert started == [], "a worker started a zygote of its own"
         assert running(shared)
     assert [r.score for r in results] == [3, 0, 3]
-    assert wait_until(lambda: not running(shared))
+    assert wait_until(lambda: not running(shared) and not running(forked.pid))
+
+
+def test_a_forked_worker_that_dies_stops_the_run_and_the_other_workers(course, tmp_path):
+    students = {f"student{i}": _slow(SUBMISSIONS["reference"]) for i in range(4)}
+    submissions = _write_class(tmp_path / "class", students)
+    pool = Pool(2)
+    pool.grade(submissions[:2], course=course)  # the workers are up
+    first, forked = pool.workers
+    # as the first notebook starts, each worker has one (of a second each) it has not finished
+    kill = lambda submission: os.kill(forked.pid, signal.SIGKILL)  # noqa: E731
+    with pytest.raises(WorkerError, match=r"^a grading worker stopped while grading student\d"):
+        pool.grade(submissions, course=course, chunk=1, on_start=kill)
+    assert pool.workers == [] and first.process.returncode is not None
+    assert wait_until(lambda: not running(forked.pid))
 
 
 def test_workers_leave_nothing_in_the_temporary_folder(course, tmp_path, monkeypatch):
