@@ -249,10 +249,11 @@ def _start_workers(events: queue.Queue, shares: list[socket.socket | None]) -> l
 
 
 def _pidfd(pid: int) -> int | None:
-    """A descriptor that follows process ``pid`` (None when it is gone already)."""
+    """A descriptor that follows process ``pid``; None when it is gone already, or on a kernel
+    older than 5.3 (the pid is used instead)."""
     try:
         return os.pidfd_open(pid)
-    except ProcessLookupError:
+    except OSError:  # ProcessLookupError, or ENOSYS
         return None
 
 
@@ -324,6 +325,9 @@ class _Worker:
         elif self._pidfd is not None:
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+        elif self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
 
     def _wait(self, timeout: float) -> bool:
         """Whether it ended within ``timeout`` seconds (a forked worker that never said its pid: whether

@@ -1,5 +1,6 @@
 """A whole class: grading in parallel workers, results written as they come, resuming a killed run, progress."""
 
+import errno
 import io
 import json
 import os
@@ -121,7 +122,10 @@ def test_the_workers_of_a_pool_share_one_zygote_and_one_import(course, tmp_path)
     assert wait_until(lambda: not running(shared) and not running(forked.pid))
 
 
-def test_a_forked_worker_that_dies_stops_the_run_and_the_other_workers(course, tmp_path):
+@pytest.mark.parametrize("pidfds", [True, False], ids=["pidfd", "kernel-without-pidfd"])
+def test_a_forked_worker_that_dies_stops_the_run_and_the_other_workers(course, tmp_path, monkeypatch, pidfds):
+    if not pidfds:  # before Linux 5.3: the pool follows a forked worker by its pid and its replies
+        monkeypatch.setattr(os, "pidfd_open", lambda pid: (_ for _ in ()).throw(OSError(errno.ENOSYS, "no pidfd_open")))
     students = {f"student{i}": _slow(SUBMISSIONS["reference"]) for i in range(4)}
     submissions = _write_class(tmp_path / "class", students)
     pool = Pool(2)
@@ -133,6 +137,7 @@ def test_a_forked_worker_that_dies_stops_the_run_and_the_other_workers(course, t
         pool.grade(submissions, course=course, chunk=1, on_start=kill)
     assert pool.workers == [] and first.process.returncode is not None
     assert wait_until(lambda: not running(forked.pid))
+    assert (forked._pidfd is not None) is pidfds
 
 
 def test_workers_leave_nothing_in_the_temporary_folder(course, tmp_path, monkeypatch):
