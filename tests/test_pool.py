@@ -124,6 +124,7 @@ def test_the_workers_of_a_pool_share_one_zygote_and_one_import(course, tmp_path)
 
 @pytest.mark.parametrize("pidfds", [True, False], ids=["pidfd", "kernel-without-pidfd"])
 def test_a_forked_worker_that_dies_stops_the_run_and_the_other_workers(course, tmp_path, monkeypatch, pidfds):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # what the killed workers cannot remove stays with the test
     if not pidfds:  # before Linux 5.3: the pool follows a forked worker by its pid and its replies
         monkeypatch.setattr(os, "pidfd_open", lambda pid: (_ for _ in ()).throw(OSError(errno.ENOSYS, "no pidfd_open")))
     students = {f"student{i}": _slow(SUBMISSIONS["reference"]) for i in range(4)}
