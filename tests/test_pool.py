@@ -162,7 +162,8 @@ def _slow(notebook):
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_and_grades_everyone_exactly_once(course, tmp_path, grading_zygote):
+def test_a_killed_run_resumes_and_grades_everyone_exactly_once(course, tmp_path, grading_zygote, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # what the killed run cannot remove stays with the test
     variants = [SUBMISSIONS["reference"], SUBMISSIONS["wrong"], SUBMISSIONS["raises"]]
     students = {f"student{i}": _slow(variants[i % len(variants)]) for i in range(6)}
     submissions = _write_class(tmp_path / "class", students)
