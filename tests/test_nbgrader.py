@@ -66,59 +66,58 @@ def _spread(cases: list, count: int) -> list:
     return [cases[i * len(cases) // count] for i in range(count)]
 
 
-def _course(root: Path, assignment: str) -> dict:
-    """An nbgrader course for ``assignment`` with the reference, the stub, a wrong answer and a correct
-    alternative from the catalogue submitted: nbgrader spends seconds on each notebook, and these four
-    prove its path (every grade cell scores full marks, nothing, and in between); tests/test_catalogue.py
-    grades every case, and the benchmark's quick run (tests/test_bench.py) four more through nbgrader."""
+def _submit(root: Path, assignment: str) -> dict[str, str]:
+    """Into the nbgrader course at ``root``: ``assignment``'s source, and the stub, a wrong answer and a
+    correct alternative from the catalogue submitted. nbgrader spends seconds on each notebook, and these
+    three prove its path (every grade cell scores full marks, nothing, and in between);
+    tests/test_catalogue.py grades every case, and the benchmark's quick run (tests/test_bench.py) the
+    reference and two more linreg_scratch notebooks through nbgrader. Each student's kind, by name."""
     cases = [c for c in discover(CATALOGUE) if c.assignment == assignment and not c.requires]
     chosen = _spread([c for c in cases if c.kind == "wrong"], 1) + _spread([c for c in cases if c.kind == "correct"], 1)
     assert len(chosen) == 2, f"the {assignment} catalogue is missing"
-    notebooks = {"reference": filled_stub(COURSE, assignment), "stub": filled_stub(COURSE, assignment, fill=False)}
+    notebooks = {"stub": filled_stub(COURSE, assignment, fill=False)}
     for case in chosen:
         notebooks[case.student] = filled_stub(COURSE, assignment, {case.question: case.source})
-    (root / "solutions").mkdir(parents=True)
     shutil.copytree(ROOT / "solutions" / assignment, root / "solutions" / assignment)
-    shutil.copyfile(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
-    shutil.copytree(ROOT / "graders", root / "graders")
     for student, notebook in notebooks.items():
         folder = root / "submitted" / student / assignment
         folder.mkdir(parents=True)
         nbformat.write(notebook, folder / f"{assignment}.ipynb")
-    return notebooks
+    return {"stub": "stub"} | {case.student: case.kind for case in chosen}
 
 
 @pytest.fixture(scope="module")
-def autograded(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
-    """Every assignment's course, autograded and exported by nbgrader, the assignments side by side
-    (each nbgrader run starts a kernel per notebook and mostly waits for it)."""
-    courses = {name: tmp_path_factory.mktemp(name) / "course" for name in COURSE.assignment_names()}
-    notebooks = {name: _course(root, name) for name, root in courses.items()}
-    for name, root in courses.items():
-        _nbgrader(root, "generate_assignment", name, "--force")
-    for args in (("autograde",), ("export",)):
-        running = {name: _nbgrader_command(root, *args, *((name, "--force") if args == ("autograde",) else ()))
-                   for name, root in courses.items()}
-        for name, process in running.items():
-            _, stderr = process.communicate()
-            assert process.returncode == 0, f"nbgrader {args[0]} {name}: {stderr[-3000:]}"
-    return {name: (courses[name], notebooks[name]) for name in courses}
+def autograded(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
+    """One nbgrader course holding every assignment, generated, autograded and exported by nbgrader: one
+    command of each for all three (each command costs seconds of its own before it starts a kernel)."""
+    root = tmp_path_factory.mktemp("nbgrader") / "course"
+    root.mkdir()
+    shutil.copyfile(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    shutil.copytree(ROOT / "graders", root / "graders")
+    students = {name: _submit(root, name) for name in COURSE.assignment_names()}
+    for args in (("generate_assignment", "*", "--force"), ("autograde", "*", "--force"), ("export",)):
+        _nbgrader(root, *args)
+    return root, students
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", COURSE.assignment_names())
 def test_nbgrader_autograde_agrees_with_d2lgrade(autograded, assignment, grading_zygote):
-    root, notebooks = autograded[assignment]
-    ours = {r.student: r for r in grade([Submission(s, assignment, root / "submitted" / s / assignment / f"{assignment}.ipynb") for s in notebooks],
+    root, kinds = autograded[0], autograded[1][assignment]
+    ours = {r.student: r for r in grade([Submission(s, assignment, root / "submitted" / s / assignment / f"{assignment}.ipynb") for s in kinds],
                                            course=COURSE, zygote=grading_zygote)}
     points = {q.name: q.points for q in COURSE.assignment(assignment).autograded}
-    for student in notebooks:
+    for student in kinds:
         theirs = _nbgrader_scores(root, assignment, student)
         mine = {q.name: q.score for q in ours[student].questions if q.autograded}
         assert theirs.keys() == mine.keys()
         differ = {q: (theirs[q], mine[q]) for q in mine if abs(theirs[q] - mine[q]) > 1e-3}
         assert not differ, f"{student}: nbgrader and d2lgrade disagree (nbgrader, d2lgrade): {differ}"
-    assert ours["reference"].score == sum(points.values())
+    (correct,) = (student for student, kind in kinds.items() if kind == "correct")
+    assert ours[correct].score == sum(points.values())
+    assert _nbgrader_scores(root, assignment, correct) == points, "a correct alternative earns every grade cell's points"
     assert _nbgrader_scores(root, assignment, "stub") == {q: 0.0 for q in points}
+    (wrong,) = (student for student, kind in kinds.items() if kind == "wrong")
+    assert 0 < sum(_nbgrader_scores(root, assignment, wrong).values()) < sum(points.values())
     exported = (root / "grades.csv").read_text()
-    assert f"{assignment},,,reference," in exported
+    assert f"{assignment},,,{correct}," in exported
