@@ -63,3 +63,23 @@ def grading_pool() -> Iterator[Pool]:
     notebooks (the catalogues, the all-cells comparison): their start-up is paid once."""
     with Pool(2) as workers:
         yield workers
+
+
+@pytest.fixture
+def cli_on_grading_zygote(grading_zygote, monkeypatch) -> Zygote:
+    """In-process runs of the command line (``main([...])`` grading in this process: ``--jobs 1``, or
+    ``check``) fork their students' processes from ``grading_zygote`` instead of starting a zygote
+    each, which costs seconds of CPU importing torch: for the tests of what the command does with
+    results, not of how it starts (those of tests/test_zygote.py and tests/test_selfcheck.py's
+    early start do not take this)."""
+    monkeypatch.setattr("d2lgrade.cli.start_early", lambda **_: None)
+    for module in ("d2lgrade.zygote", "d2lgrade.pool", "d2lgrade.grade"):  # grade: timing a reference
+        monkeypatch.setattr(f"{module}.start_zygote", lambda shares=0, load=(): grading_zygote)
+    monkeypatch.setattr(grading_zygote, "close", lambda **_: None)  # the session's, closed at its end
+
+    def refuse(*_, **__):
+        raise AssertionError("the command started a zygote of its own: cli_on_grading_zygote missed a way in")
+
+    monkeypatch.setattr(Zygote, "start", refuse)
+    return grading_zygote
+

@@ -126,6 +126,7 @@ def _change_torch(out: Path, student: str, torch: str) -> None:
     stored.write_text(json.dumps(data))
 
 
+@pytest.mark.usefixtures("cli_on_grading_zygote")
 def test_another_torch_in_one_shard_stops_merge_and_is_graded_again(course, tmp_path, capsys):  # noqa: F811
     """A class of two dealt into two shards: ada's toy notebook, and a notebook of no assignment (dealt first,
     to shard 0, and not run: the test grades one notebook at a time)."""

@@ -204,6 +204,7 @@ def _autograde(course, paths, out, *extra):
     return main(["--course", str(course.root), "autograde", *map(str, paths), "--assignment", "toy", "--out", str(out), "--jobs", "1", *extra])
 
 
+@pytest.mark.usefixtures("cli_on_grading_zygote")
 def test_resume_keeps_what_matches_and_regrades_the_rest(course, tmp_path, capsys):
     submissions = _write_class(tmp_path / "class", {"ada": SUBMISSIONS["reference"], "ben": SUBMISSIONS["wrong"]})
     paths = [s.path for s in submissions]
@@ -231,6 +232,7 @@ def test_resume_keeps_what_matches_and_regrades_the_rest(course, tmp_path, capsy
     assert ResultStore(out).load("toy", "ben")[1]["seed"] == 0
 
 
+@pytest.mark.usefixtures("cli_on_grading_zygote")
 def test_resume_grades_again_after_a_grader_changed(course, tmp_path, capsys):
     """A fixed grader must reach every student: results graded by the old one are not kept."""
     own = tmp_path / "course"
@@ -249,6 +251,7 @@ def test_resume_grades_again_after_a_grader_changed(course, tmp_path, capsys):
     assert sorted(line[2] for line in _progress(err)) == ["ada", "ben"]
 
 
+@pytest.mark.usefixtures("cli_on_grading_zygote")
 def test_a_half_written_result_is_ignored(course, tmp_path, capsys, grading_zygote):
     [submission] = _write_class(tmp_path / "class", {"ada": SUBMISSIONS["reference"]})
     out = tmp_path / "out"
@@ -265,6 +268,7 @@ def test_a_half_written_result_is_ignored(course, tmp_path, capsys, grading_zygo
     assert ResultStore(out).load("toy", "ada")[0].score == 3
 
 
+@pytest.mark.usefixtures("cli_on_grading_zygote")
 def test_without_resume_an_earlier_run_is_replaced(course, tmp_path, capsys):
     [submission] = _write_class(tmp_path / "class", {"ada": SUBMISSIONS["reference"]})
     out = tmp_path / "out"
@@ -281,6 +285,7 @@ def test_without_resume_an_earlier_run_is_replaced(course, tmp_path, capsys):
     assert [r["student"] for r in json.loads((out / "results.json").read_text())["submissions"]] == ["ada"]
 
 
+@pytest.mark.usefixtures("cli_on_grading_zygote")
 def test_two_notebooks_for_one_student_and_assignment_are_refused(course, tmp_path, capsys):
     one = _write_class(tmp_path / "a", {"ada": SUBMISSIONS["reference"]})[0].path
     two = _write_class(tmp_path / "b", {"ada": SUBMISSIONS["wrong"]})[0].path

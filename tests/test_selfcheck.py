@@ -199,6 +199,7 @@ def _write(tmp_path: Path, notebook) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("cli_on_grading_zygote")
 def test_check_command_fails_on_a_wrong_answer(tmp_path, capsys):
     path = _write(tmp_path, filled_stub(COURSE, "linreg_concise", {"HuberLoss": _wrong("linreg_concise", "huber_sums")}))
     assert main(["--course", str(ROOT), "check", str(path)]) == 1
@@ -239,12 +240,14 @@ def test_the_check_program_exits_quickly_with_its_status_and_all_it_printed(tmp_
     assert marker.exists(), "the atexit functions did not run"
 
 
+@pytest.mark.usefixtures("cli_on_grading_zygote")
 def test_check_command_rejects_an_unknown_question(tmp_path, capsys):
     path = _write(tmp_path, filled_stub(COURSE, "linreg_concise"))
     assert main(["--course", str(ROOT), "check", str(path), "--question", "huber"]) == 2
     assert "linreg_concise has no graded function huber" in capsys.readouterr().out
 
 
+@pytest.mark.usefixtures("cli_on_grading_zygote")
 def test_a_torch_other_than_the_locks_is_noted_once_before_the_results(release, tmp_path, capsys):
     copy = tmp_path / "release"
     shutil.copytree(release.root, copy)
