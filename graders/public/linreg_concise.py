@@ -74,6 +74,8 @@ out = {"calls": recorder.calls, "stepped": recorder.stepped}
 
 # Builds a net with a linear layer (after an nn.Identity when `lead`), takes
 # SGD steps on all but the last batch and leaves the last batch's gradients.
+# The step is torch.optim.SGD's, written out: the reference runs this in the
+# grading process, where a first torch.optim.SGD imports torch._dynamo (seconds).
 GRADS = """
 import torch
 from torch import nn
@@ -83,12 +85,13 @@ linear = net[len(layers)]
 with torch.no_grad():
     linear.weight.copy_(w)
     linear.bias.copy_(b)
-trainer = torch.optim.SGD(net.parameters(), lr=0.1)
 for step, (X, y) in enumerate(batches):
-    trainer.zero_grad()
+    net.zero_grad()
     nn.MSELoss()(net(X), y).backward()
     if step < len(batches) - 1:
-        trainer.step()
+        with torch.no_grad():
+            for parameter in net.parameters():
+                parameter.add_(parameter.grad, alpha=-0.1)
 """
 
 # Fits a fresh book-initialised net to the whole data set by gradient descent with the student's HuberLoss.
