@@ -73,8 +73,13 @@ def cli_on_grading_zygote(grading_zygote, monkeypatch) -> Zygote:
     results, not of how it starts (those of tests/test_zygote.py and tests/test_selfcheck.py's
     early start do not take this)."""
     monkeypatch.setattr("d2lgrade.cli.start_early", lambda **_: None)
-    for module in ("d2lgrade.zygote", "d2lgrade.pool", "d2lgrade.grade"):  # grade: timing a reference
-        monkeypatch.setattr(f"{module}.start_zygote", lambda shares=0, load=(): grading_zygote)
+
+    def borrow(shares: int, load: tuple[str, ...]) -> Zygote:
+        grading_zygote.load(load)
+        return grading_zygote
+
+    # Every start_zygote, however it was imported, first takes the early zygote: the session's here.
+    monkeypatch.setattr("d2lgrade.zygote._take_early", borrow)
     monkeypatch.setattr(grading_zygote, "close", lambda **_: None)  # the session's, closed at its end
 
     def refuse(*_, **__):

@@ -39,16 +39,11 @@ def test_grade_question_restores_the_book_functions():
     assert namespace["sgd"] is mine
 
 
-def _nbgrader_command(root: Path, *args: str) -> subprocess.Popen:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    return subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
 def _nbgrader(root: Path, *args: str) -> None:
-    process = _nbgrader_command(root, *args)
-    _, stderr = process.communicate()
-    assert process.returncode == 0, stderr[-3000:]
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 0, f"nbgrader {args[0]}: {done.stderr[-3000:]}"
 
 
 def _nbgrader_scores(root: Path, assignment: str, student: str) -> dict[str, float]:
@@ -87,23 +82,24 @@ def _submit(root: Path, assignment: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def autograded(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
+def autograded(tmp_path_factory) -> tuple[Path, dict[str, dict[str, str]]]:
     """One nbgrader course holding every assignment, generated, autograded and exported by nbgrader: one
     command of each for all three (each command costs seconds of its own before it starts a kernel)."""
     root = tmp_path_factory.mktemp("nbgrader") / "course"
     root.mkdir()
     shutil.copyfile(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
     shutil.copytree(ROOT / "graders", root / "graders")
-    students = {name: _submit(root, name) for name in COURSE.assignment_names()}
+    kinds = {name: _submit(root, name) for name in COURSE.assignment_names()}
     for args in (("generate_assignment", "*", "--force"), ("autograde", "*", "--force"), ("export",)):
         _nbgrader(root, *args)
-    return root, students
+    return root, kinds
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", COURSE.assignment_names())
 def test_nbgrader_autograde_agrees_with_d2lgrade(autograded, assignment, grading_zygote):
-    root, kinds = autograded[0], autograded[1][assignment]
+    root, kinds_by_assignment = autograded
+    kinds = kinds_by_assignment[assignment]
     ours = {r.student: r for r in grade([Submission(s, assignment, root / "submitted" / s / assignment / f"{assignment}.ipynb") for s in kinds],
                                            course=COURSE, zygote=grading_zygote)}
     points = {q.name: q.points for q in COURSE.assignment(assignment).autograded}
